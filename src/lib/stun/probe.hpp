@@ -1,0 +1,66 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "error.hpp"
+#include "stun/client.hpp"
+#include "trace.hpp"
+
+namespace xnet::stun {
+
+/// One STUN/TURN service to check.
+struct ProbeTarget {
+  std::string host;                 ///< IP literal (IPv6 with or without brackets) or DNS name
+  std::uint16_t port = 3478;
+  std::string type = "stun";        ///< stun, turn, stuns or turns
+  std::string transport = "udp";    ///< udp or tcp (stuns/turns always use TLS over TCP)
+  std::optional<Credentials> credentials;  ///< used for the TURN Allocate (and a Binding 401)
+};
+
+/// What a probe found. ok() is the verdict that the exit code is based on.
+struct ProbeResult {
+  bool reachable = false;                ///< some valid STUN response came back
+  std::optional<double> rtt_ms;          ///< Binding round-trip time
+  int sends = 0;                         ///< Binding requests sent (1 = no retransmission)
+  std::optional<Address> server_address; ///< the resolved address that was probed
+  std::optional<Address> mapped;         ///< reflexive address from the Binding response
+  std::string software;                  ///< server SOFTWARE attribute
+  bool allocation_attempted = false;     ///< a TURN Allocate was tried (turn/turns with credentials)
+  std::optional<Address> relayed;        ///< XOR-RELAYED-ADDRESS of the allocation
+  std::optional<double> allocate_rtt_ms;
+  std::uint32_t lifetime = 0;            ///< allocation lifetime granted, seconds
+  bool released = false;                 ///< the allocation was released (Refresh LIFETIME 0)
+  std::optional<Error> error;            ///< first failure, with its category
+  std::string note;                      ///< e.g. "TURN without credentials: allocation not tried"
+
+  /// True when every step the probe tried worked.
+  bool ok() const { return !error.has_value(); }
+};
+
+/// Settings for probing.
+struct ProbeOptions {
+  RetransmitPolicy policy;
+  std::chrono::milliseconds connect_timeout{1500};  ///< TCP/TLS connection setup
+  /// Bound on each probe as a whole (resolution excluded); probes run concurrently, so this is
+  /// also about the bound on probe_all().
+  std::chrono::milliseconds overall_timeout{5000};
+  bool allocate = true;      ///< try a TURN Allocate when credentials are present
+  bool tls_verify = true;    ///< verify stuns/turns certificates
+  std::string software = "xnet";
+};
+
+/// Probes target: a Binding request, then for TURN with credentials an Allocate that is
+/// released again. Never fails as a whole: failures land in ProbeResult::error.
+ProbeResult probe(const ProbeTarget& target, const ProbeOptions& options, Trace& trace);
+
+/// Probes every target concurrently (one thread each, all bounded by options.overall_timeout)
+/// and returns the results in the order of targets. trace calls are serialised.
+std::vector<ProbeResult> probe_all(const std::vector<ProbeTarget>& targets, const ProbeOptions& options,
+                                   Trace& trace);
+
+}  // namespace xnet::stun
