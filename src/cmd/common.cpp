@@ -1,0 +1,232 @@
+// SPDX-License-Identifier: MIT
+#include "cmd/common.hpp"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+
+#include "config.hpp"
+#include "password.hpp"
+#include "util/hostport.hpp"
+#include "util/interrupt.hpp"
+
+namespace xnet::cmd {
+
+namespace {
+constexpr std::string_view kAreas[] = {"xml", "stun", "mdns", "server"};
+
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<std::size_t> prev(b.size() + 1), cur(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j)
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+}  // namespace
+
+Result<void> Output::finalize() {
+  const char* no_color = std::getenv("NO_COLOR");
+  style_.color = !g_.no_color && !(no_color && *no_color) && ::isatty(STDOUT_FILENO) && !g_.json;
+  for (const auto& raw : g_.debug) {
+    std::string a = raw;
+    if (a == "list") {
+      std::cout << "xml\tXMPP stream traffic (passwords and SASL payloads redacted)\n"
+                   "stun\tSTUN/TURN messages\n"
+                   "mdns\tmDNS/DNS-SD browse and publish events\n"
+                   "server\tserver-side connection and stanza events\n"
+                   "all\tall of the above\n";
+      std::cout.flush();
+      std::exit(0);
+    }
+    if (a == "all") {
+      for (bool& b : areas_) b = true;
+      continue;
+    }
+    bool found = false;
+    for (std::size_t i = 0; i < std::size(kAreas); ++i) {
+      if (a == kAreas[i]) {
+        areas_[i] = true;
+        found = true;
+      }
+    }
+    if (!found) {
+      std::string best;
+      std::size_t best_d = 3;
+      for (auto k : kAreas) {
+        if (auto d = edit_distance(a, k); d < best_d) {
+          best_d = d;
+          best = k;
+        }
+      }
+      return fail(Category::Usage, "unknown debug area '" + a + "'",
+                  best.empty() ? "see --debug=list" : "did you mean --debug=" + best + "?");
+    }
+  }
+  return {};
+}
+
+std::ostream& Output::text_stream() { return std::cout; }
+
+void Output::flush_stdout() { std::cout.flush(); }
+
+void Output::write_json(const nlohmann::json& j) {
+  std::lock_guard lock(mu_);
+  // Invalid UTF-8 from the network must never produce invalid JSON.
+  std::cout << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
+  std::cout.flush();
+}
+
+void Output::write_line(std::string_view line) {
+  std::lock_guard lock(mu_);
+  std::cout << line << '\n';
+  std::cout.flush();
+}
+
+void Output::error(const Error& e, std::string_view command) {
+  std::lock_guard lock(mu_);
+  std::string head = std::string(command) + ": " + std::string(category_label(e.category)) + ": ";
+  std::cerr << head << e.message << '\n';
+  if (!e.hint.empty()) std::cerr << "  hint: " << e.hint << '\n';
+  std::cerr.flush();
+  if (g_.json) {
+    nlohmann::json err{{"category", category_name(e.category)},
+                       {"message", e.message},
+                       {"exit_code", exit_code(e.category)}};
+    if (!e.hint.empty()) err["hint"] = e.hint;
+    if (e.stanza) {
+      err["stanza_error"] = {{"type", e.stanza->type},
+                             {"condition", e.stanza->condition},
+                             {"text", e.stanza->text}};
+    }
+    std::cout << nlohmann::json{{"error", err}}.dump(-1, ' ', false,
+                                                     nlohmann::json::error_handler_t::replace)
+              << '\n';
+    std::cout.flush();
+  }
+}
+
+bool Output::enabled(TraceArea area) const { return areas_[static_cast<int>(area)]; }
+
+void Output::wire(TraceArea area, TraceDir dir, std::string_view data) {
+  if (!enabled(area)) return;
+  auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start_).count();
+  char stamp[32];
+  std::snprintf(stamp, sizeof stamp, "%9.3f ", ms / 1000.0);
+  std::string_view mark = dir == TraceDir::Sent ? "> " : dir == TraceDir::Received ? "< " : "* ";
+  std::lock_guard lock(mu_);
+  std::cerr << style_.dim() << stamp << style_.reset() << mark << data << '\n';
+}
+
+void Output::progress(int level, std::string_view message) {
+  if (g_.quiet || g_.verbose < level) return;
+  std::lock_guard lock(mu_);
+  std::cerr << "* " << message << '\n';
+}
+
+void Output::warning(std::string_view message) {
+  if (g_.quiet) return;
+  std::lock_guard lock(mu_);
+  std::cerr << style_.yellow() << "warning: " << style_.reset() << message << '\n';
+}
+
+void add_connection_options(CLI::App& sub, ConnectionOptions& o) {
+  const char* grp = "Connection";
+  sub.add_option("--jid", o.jid, "Account JID (user@domain[/resource])")->group(grp)->type_name("JID");
+  sub.add_option("--server", o.server, "Connect to HOST[:PORT] instead of the SRV lookup")
+      ->group(grp)
+      ->type_name("HOST[:PORT]");
+  sub.add_flag("--direct-tls", o.direct_tls, "Use direct TLS (XEP-0368) instead of STARTTLS")->group(grp);
+  sub.add_option("--ca-file", o.ca_file, "Trust the CA certificates in FILE (PEM)")
+      ->group(grp)
+      ->type_name("FILE")
+      ->check(quiet(CLI::ExistingFile));
+  sub.add_flag("--insecure", o.insecure, "Do not verify the server certificate (prints a warning)")->group(grp);
+  sub.add_option("--timeout", o.timeout, "Give up after SECONDS for the whole operation")
+      ->group(grp)
+      ->type_name("SECONDS")
+      ->capture_default_str()
+      ->check(quiet(CLI::PositiveNumber));
+  sub.add_option("--resource", o.resource, "Resource to request when binding")->group(grp)->type_name("NAME");
+  sub.add_option("--password-file", o.password_file, "Read the password from the first line of FILE")
+      ->group(grp)
+      ->type_name("FILE");
+  sub.add_option("--password-command", o.password_command,
+                 "Run CMD and use the first line of its output as the password")
+      ->group(grp)
+      ->type_name("CMD");
+}
+
+Result<xmpp::ConnectConfig> resolve_connection(const ConnectionOptions& o, Output& out) {
+  const auto& g = out.globals();
+  config::Config cfg;
+  {
+    bool explicit_path = !g.config_path.empty();
+    auto path = explicit_path ? std::filesystem::path(g.config_path) : config::default_path();
+    auto loaded = config::load(path, explicit_path);
+    if (!loaded) return fail(loaded.error());
+    cfg = std::move(*loaded);
+  }
+  const config::Account* acct = nullptr;
+  if (!g.account.empty()) {
+    acct = cfg.find(g.account);
+    if (!acct) {
+      std::string names;
+      for (const auto& a : cfg.accounts) names += (names.empty() ? "" : ", ") + a.name;
+      return fail(Category::Config, "no account '" + g.account + "' in " + cfg.source,
+                  names.empty() ? "the file defines no accounts" : "known accounts: " + names);
+    }
+  } else if (o.jid.empty()) {
+    acct = cfg.selected(std::nullopt);
+  }
+
+  xmpp::ConnectConfig c;
+  c.jid = !o.jid.empty() ? o.jid : (acct && acct->jid ? *acct->jid : "");
+  if (c.jid.empty())
+    return fail(Category::Usage, "no account given",
+                "use --jid USER@DOMAIN, --account NAME, or a default account in the config file");
+  if (c.jid.find('@') == std::string::npos)
+    return fail(Category::Usage, "'" + c.jid + "' is not a user JID", "expected USER@DOMAIN");
+
+  std::string server = !o.server.empty() ? o.server : (acct && acct->server ? *acct->server : "");
+  c.direct_tls = o.direct_tls || (acct && acct->direct_tls.value_or(false));
+  if (!server.empty()) {
+    auto hp = util::parse_host_port(server);
+    if (!hp) return fail(Category::Usage, "--server: " + hp.error().message, "expected HOST[:PORT], IPv6 as [ADDR]:PORT");
+    c.host = hp->host;
+    c.port = hp->port;
+  }
+  c.ca_file = !o.ca_file.empty() ? o.ca_file : (acct && acct->ca_file ? *acct->ca_file : "");
+  c.insecure = o.insecure || (acct && acct->insecure.value_or(false));
+  c.resource = !o.resource.empty() ? o.resource : (acct && acct->resource ? *acct->resource : "");
+  if (c.insecure) out.warning("--insecure: the server certificate is not verified");
+
+  password::Sources src;
+  if (!o.password_file.empty()) src.file = o.password_file;
+  if (!o.password_command.empty()) src.command = o.password_command;
+  if (const char* env = std::getenv("XNET_PASSWORD")) src.env = std::string(env);
+  if (acct && acct->password_file) src.config_file = *acct->password_file;
+  if (acct && acct->password_command) src.config_command = *acct->password_command;
+  auto pw = password::resolve(src, password::system_terminal(), "Password for " + c.jid + ": ");
+  if (!pw) return fail(pw.error());
+  for (const auto& w : pw->warnings) out.warning(w);
+  out.progress(2, "password from " + pw->source);
+  c.password = std::move(pw->password);
+  return c;
+}
+
+Deadline deadline_from(double seconds) {
+  return Deadline::in(std::chrono::milliseconds(static_cast<long long>(seconds * 1000.0)));
+}
+
+bool interrupted() { return xnet::interrupted(); }
+int interrupt_signal() { return xnet::interrupt_signal(); }
+
+}  // namespace xnet::cmd

@@ -1,0 +1,144 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include <chrono>
+#include <iosfwd>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "error.hpp"
+#include "trace.hpp"
+#include "util/deadline.hpp"
+#include "xmpp/session.hpp"
+
+namespace CLI {
+class App;
+}
+
+namespace xnet::cmd {
+
+/// Options that apply to every command; declared once in main.cpp.
+struct GlobalOptions {
+  bool json = false;
+  bool quiet = false;
+  int verbose = 0;
+  std::vector<std::string> debug;  ///< areas: xml, stun, mdns, server, all
+  std::string config_path;         ///< --config; empty = default path
+  std::string account;             ///< --account
+  bool no_color = false;           ///< --no-color
+};
+
+/// ANSI styling for text output; empty strings when colour is off.
+struct Style {
+  bool color = false;
+  std::string_view bold() const { return color ? "\033[1m" : ""; }
+  std::string_view dim() const { return color ? "\033[2m" : ""; }
+  std::string_view green() const { return color ? "\033[32m" : ""; }
+  std::string_view yellow() const { return color ? "\033[33m" : ""; }
+  std::string_view red() const { return color ? "\033[31m" : ""; }
+  std::string_view reset() const { return color ? "\033[0m" : ""; }
+};
+
+/// The one renderer: results go to stdout as text or JSON, diagnostics to stderr.
+/// It is also the Trace sink handed to the library.
+class Output final : public Trace {
+ public:
+  explicit Output(GlobalOptions& globals) : g_(globals) {}
+
+  /// Call once after parsing: resolves colour (TTY, NO_COLOR) and debug areas.
+  /// Fails with a Usage error on an unknown debug area.
+  Result<void> finalize();
+
+  bool json() const { return g_.json; }
+  bool quiet() const { return g_.quiet; }
+  int verbosity() const { return g_.verbose; }
+  const Style& style() const { return style_; }
+  const GlobalOptions& globals() const { return g_; }
+
+  /// Print a one-shot result: `to_json(json&, const T&)` under --json, else
+  /// `print_text(std::ostream&, const T&, const Style&)` (both found by ADL).
+  template <class T>
+  void emit(const T& value) {
+    if (g_.json) {
+      nlohmann::json j = value;
+      write_json(j);
+    } else {
+      std::lock_guard lock(mu_);
+      print_text(text_stream(), value, style_);
+      flush_stdout();
+    }
+  }
+
+  /// Print one JSON document (or one JSON line for streams) on stdout and flush.
+  void write_json(const nlohmann::json& j);
+  /// Print a text line on stdout and flush (streaming commands in text mode).
+  void write_line(std::string_view line);
+  /// Report a failure: "xnet VERB: category: message" (+ hint) on stderr, and under --json
+  /// an {"error":{...}} object on stdout.
+  void error(const Error& e, std::string_view command);
+
+  // Trace
+  bool enabled(TraceArea area) const override;
+  void wire(TraceArea area, TraceDir dir, std::string_view data) override;
+  void progress(int level, std::string_view message) override;
+  void warning(std::string_view message) override;
+
+ private:
+  std::ostream& text_stream();
+  void flush_stdout();
+
+  GlobalOptions& g_;
+  Style style_;
+  bool areas_[4] = {false, false, false, false};
+  std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
+  std::mutex mu_;
+};
+
+/// Throw a failed Result's error as xnet::Error (only the cmd layer throws; main catches).
+template <class T>
+T unwrap(Result<T> r) {
+  if (!r) throw r.error();
+  if constexpr (!std::is_void_v<T>) return std::move(*r);
+}
+
+/// A CLI11 validator without its description, so help shows only our type name.
+template <class V>
+V quiet(V v) {
+  v.description("");
+  return v;
+}
+
+/// Account and connection options shared by every XMPP command (declared once, here).
+struct ConnectionOptions {
+  std::string jid;
+  std::string server;  ///< HOST[:PORT]
+  bool direct_tls = false;
+  std::string ca_file;
+  bool insecure = false;
+  double timeout = 10.0;
+  std::string resource;
+  std::string password_file;
+  std::string password_command;
+};
+
+/// Declare --jid, --server, --direct-tls, --ca-file, --insecure, --timeout, --resource,
+/// --password-file, --password-command on sub.
+void add_connection_options(CLI::App& sub, ConnectionOptions& o);
+
+/// Merge command line, config file account and password sources into a session config.
+/// Errors: Usage (no JID / no password without a TTY), Config (bad file / unknown account).
+Result<xmpp::ConnectConfig> resolve_connection(const ConnectionOptions& o, Output& out);
+
+/// The deadline for a whole operation from --timeout seconds.
+Deadline deadline_from(double seconds);
+
+/// Wait-free check of SIGINT/SIGTERM for long-running commands (installed by main).
+bool interrupted();
+/// The signal number received (SIGINT/SIGTERM), 0 if none.
+int interrupt_signal();
+
+}  // namespace xnet::cmd

@@ -1,0 +1,477 @@
+// SPDX-License-Identifier: MIT
+// lan: serverless messaging on the local link (XEP-0174): announce, browse, send.
+#include <poll.h>
+#include <unistd.h>
+
+#include <iostream>
+#include <map>
+#include <memory>
+#include <set>
+#include <sstream>
+
+#include <CLI/CLI.hpp>
+
+#include "cmd/commands.hpp"
+#include "cmd/common.hpp"
+#include "mdns/backend.hpp"
+#include "mdns/instance.hpp"
+#include "mdns/ll_net.hpp"
+#include "mdns/presence.hpp"
+#include "mdns/render.hpp"
+#include "util/interrupt.hpp"
+
+namespace xnet::cmd {
+namespace {
+
+using namespace std::chrono_literals;
+using mdns::Peer;
+using mdns::PeerEvent;
+
+std::chrono::milliseconds to_ms(double seconds) {
+  return std::chrono::milliseconds(static_cast<long long>(seconds * 1000.0));
+}
+
+// XML 1.0 §2.2 forbids most control characters, and the stream carries UTF-8 only.
+Result<void> check_text(std::string_view what, std::string_view s) {
+  if (!mdns::valid_utf8(s)) return fail(Category::Input, std::string(what) + " is not valid UTF-8");
+  for (char c : s) {
+    auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 && c != '\n' && c != '\t' && c != '\r')
+      return fail(Category::Input, std::string(what) + " contains a control character that XML cannot carry");
+  }
+  return {};
+}
+
+std::string own_default_name() { return mdns::default_instance().str(); }
+
+// ---------------------------------------------------------------------------------------------
+// announce
+
+struct AnnounceOptions {
+  std::string name;
+  int port = 0;
+  std::string status = "avail";
+  std::optional<std::string> msg, nick, first, last, email, jid;
+  double publish_timeout = 10.0;
+  std::size_t max_connections = 64;
+  std::size_t max_stanza = 64 * 1024;
+  bool no_p2pj = false;
+};
+
+struct Announced {
+  std::string event;
+  std::string name;
+  std::uint16_t port = 0;
+  mdns::TxtRecord txt;
+};
+
+nlohmann::json txt_json(const mdns::TxtRecord& txt) {
+  auto j = nlohmann::json::object();
+  for (const auto& it : txt.items()) {
+    if (it.has_value)
+      j[it.key] = mdns::json_safe(it.value);
+    else
+      j[it.key] = true;
+  }
+  return j;
+}
+
+void emit_announced(Output& out, const Announced& a) {
+  if (out.json()) {
+    out.write_json({{"event", a.event}, {"name", a.name}, {"port", a.port}, {"txt", txt_json(a.txt)}});
+    return;
+  }
+  std::string line = a.event + " " + a.name;
+  if (a.event == "announced") line += " on TCP port " + std::to_string(a.port);
+  auto strs = a.txt.strings();
+  if (!strs.empty()) {
+    line += " (";
+    for (std::size_t i = 0; i < strs.size(); ++i) line += (i ? " " : "") + mdns::escape_raw(strs[i]);
+    line += ")";
+  }
+  out.write_line(line);
+}
+
+// Apply one control line from stdin ("status away", "msg Out for lunch", "nick Jules").
+Result<bool> apply_control(std::string_view line, mdns::Presence& p) {
+  while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.remove_suffix(1);
+  if (line.empty()) return false;
+  auto sp = line.find(' ');
+  std::string cmd(line.substr(0, sp));
+  std::string arg = sp == std::string_view::npos ? std::string() : std::string(line.substr(sp + 1));
+  if (auto r = check_text("the value", arg); !r) return fail(r.error());
+  if (cmd == "status") {
+    if (!mdns::valid_status(arg)) return fail(Category::Input, "status must be avail, away or dnd");
+    p.status = arg;
+  } else if (cmd == "msg") {
+    p.msg = arg.empty() ? std::nullopt : std::optional<std::string>(arg);
+  } else if (cmd == "nick") {
+    p.nick = arg.empty() ? std::nullopt : std::optional<std::string>(arg);
+  } else {
+    return fail(Category::Input, "unknown control line '" + std::string(line) + "' (use: status avail|away|dnd, msg TEXT, nick TEXT)");
+  }
+  return true;
+}
+
+void report_server_event(Output& out, const mdns::ServerEvent& e) {
+  using K = mdns::ServerEvent::Kind;
+  switch (e.kind) {
+    case K::Message:
+      if (out.json())
+        out.write_json(mdns::message_json(e));
+      else
+        out.write_line(mdns::message_text(e));
+      break;
+    case K::Opened: {
+      const auto& h = e.stream.header;
+      out.progress(1, "lan: stream from " + e.peer_address + " opened (" +
+                          std::string(xep0174::generation_name(xep0174::generation(h))) +
+                          (h.from ? ", from '" + *h.from + "'" : "") + ")");
+      break;
+    }
+    case K::Iq: out.progress(1, "lan: answered an IQ (" + e.stream.text + ") from " + e.peer_address); break;
+    case K::Error: out.warning("stream from " + e.peer_address + ": " + e.stream.text); break;
+    case K::Rejected: out.warning("refused a connection from " + e.peer_address + ": " + e.stream.text); break;
+    case K::Connected: out.progress(2, "lan: connection from " + e.peer_address); break;
+    case K::Closed: out.progress(1, "lan: stream from " + e.peer_address + " closed"); break;
+  }
+}
+
+void run_announce(const AnnounceOptions& o, Output& out) {
+  std::string base = o.name.empty() ? own_default_name() : o.name;
+  auto inst = unwrap(mdns::parse_instance(base));
+  if (!mdns::valid_status(o.status)) throw Error(Category::Usage, "--status must be avail, away or dnd");
+  for (const auto* f : {&o.msg, &o.nick, &o.first, &o.last, &o.email, &o.jid})
+    if (*f) unwrap(check_text("a TXT field", **f));
+
+  mdns::Presence pres;
+  pres.status = o.status;
+  pres.msg = o.msg;
+  pres.nick = o.nick;
+  pres.first = o.first;
+  pres.last = o.last;
+  pres.email = o.email;
+  pres.jid = o.jid;
+  xep0174::Identity identity;
+  pres.node = std::string(xep0174::kCapsNode);
+  pres.ver = xep0174::caps_ver(identity, xep0174::local_features());
+  pres.hash = "sha-1";
+
+  auto backend = unwrap(mdns::make_backend(out));
+  mdns::ListenerConfig lc;
+  lc.port = static_cast<std::uint16_t>(o.port);
+  lc.max_connections = o.max_connections;
+  lc.stream.local_name = inst.str();
+  lc.stream.identity = identity;
+  lc.stream.max_stanza_bytes = o.max_stanza;
+  auto server = unwrap(mdns::LinkLocalServer::listen(lc, out));
+  if (!o.no_p2pj) pres.port_p2pj = server->port();
+
+  mdns::ServiceSpec spec;
+  spec.name = inst.str();
+  spec.type = std::string(mdns::kPresenceType);
+  spec.port = server->port();
+  spec.txt = unwrap(mdns::presence_to_txt(pres));
+  auto rename = [inst](unsigned n) { return mdns::renamed(inst, n).str(); };
+  std::string name = unwrap(backend->publish(spec, rename, to_ms(o.publish_timeout)));
+  server->set_local_name(name);
+  if (name != spec.name) out.progress(0, "lan: '" + spec.name + "' was taken; announced as '" + name + "'");
+  emit_announced(out, {"announced", name, server->port(), spec.txt});
+
+  bool stdin_open = true;
+  std::string stdin_buf;
+  std::optional<Error> fatal;
+  while (!interrupted()) {
+    std::vector<pollfd> extra;
+    if (interrupt_fd() >= 0) extra.push_back({interrupt_fd(), POLLIN, 0});
+    extra.push_back({backend->events().fd(), POLLIN, 0});
+    if (stdin_open) extra.push_back({STDIN_FILENO, POLLIN, 0});
+    for (const auto& e : server->poll(500ms, extra)) report_server_event(out, e);
+    while (auto ev = backend->events().pop(0ms)) {
+      if (ev->kind == mdns::BackendEvent::Kind::Renamed) {
+        name = ev->name;
+        server->set_local_name(name);
+        emit_announced(out, {"renamed", name, server->port(), spec.txt});
+      } else if (ev->kind == mdns::BackendEvent::Kind::Failure) {
+        fatal = Error(Category::Daemon, ev->message, mdns::daemon_hint());
+      }
+    }
+    if (fatal) break;
+    if (stdin_open && (extra.back().revents & (POLLIN | POLLHUP | POLLERR))) {
+      char buf[4096];
+      ssize_t n = ::read(STDIN_FILENO, buf, sizeof buf);
+      if (n <= 0) {
+        if (n == 0 || (errno != EINTR && errno != EAGAIN)) stdin_open = false;
+      } else {
+        stdin_buf.append(buf, static_cast<std::size_t>(n));
+        if (stdin_buf.size() > 64 * 1024) stdin_buf.clear();  // no line is that long
+        std::size_t nl;
+        bool changed = false;
+        while ((nl = stdin_buf.find('\n')) != std::string::npos) {
+          std::string line = stdin_buf.substr(0, nl);
+          stdin_buf.erase(0, nl + 1);
+          auto r = apply_control(line, pres);
+          if (!r)
+            out.warning(r.error().message);
+          else
+            changed = changed || *r;
+        }
+        if (changed) {
+          auto txt = mdns::presence_to_txt(pres);
+          if (!txt) {
+            out.warning(txt.error().message);
+          } else if (auto u = backend->update_txt(*txt); !u) {
+            out.warning(u.error().message);
+          } else {
+            spec.txt = *txt;
+            emit_announced(out, {"updated", name, server->port(), spec.txt});
+          }
+        }
+      }
+    }
+  }
+  // Goodbye: close the peers' streams properly, then withdraw the records.
+  for (const auto& e : server->shutdown(2s)) report_server_event(out, e);
+  backend->unpublish();
+  if (fatal) throw *fatal;
+  out.progress(1, "lan: goodbye sent for '" + name + "'");
+}
+
+// ---------------------------------------------------------------------------------------------
+// browse
+
+struct BrowseOptions {
+  double timeout = 3.0;
+  bool watch = false;
+  bool exclude_own = false;
+  std::string self;
+};
+
+struct PeerList {
+  std::vector<Peer> peers;
+  double elapsed_ms = 0;
+  bool complete = false;
+};
+
+void to_json(nlohmann::json& j, const PeerList& l) {
+  auto arr = nlohmann::json::array();
+  for (const auto& p : l.peers) arr.push_back(mdns::peer_json(p));
+  j = {{"peers", arr}, {"count", l.peers.size()}, {"elapsed_ms", l.elapsed_ms}, {"complete", l.complete}};
+}
+
+void print_text(std::ostream& os, const PeerList& l, const Style&) {
+  for (const auto& p : l.peers) os << mdns::peer_text(p) << '\n';
+}
+
+void run_browse(const BrowseOptions& o, Output& out) {
+  auto t0 = std::chrono::steady_clock::now();
+  if (o.timeout <= 0) throw Error(Category::Usage, "--timeout must be positive");
+  auto backend = unwrap(mdns::make_backend(out));
+  unwrap(backend->browse(mdns::kPresenceType));
+  mdns::PeerTable table(o.self.empty() ? own_default_name() : o.self);
+  Deadline deadline = Deadline::in(to_ms(o.timeout));
+  std::set<std::string> unresolved;  // found but not resolved yet (one-shot completeness)
+  bool all_for_now = false;
+  bool complete = false;
+  while (!interrupted()) {
+    if (!o.watch && deadline.expired()) break;
+    auto wait = o.watch ? 500ms : std::min<std::chrono::milliseconds>(deadline.remaining(), 500ms);
+    auto ev = backend->events().pop(wait);
+    if (!ev) continue;
+    using K = mdns::BackendEvent::Kind;
+    if (ev->kind == K::Failure) throw Error(Category::Daemon, ev->message, mdns::daemon_hint());
+    if (ev->kind == K::AllForNow) all_for_now = true;
+    if (ev->kind == K::Found) unresolved.insert(ev->name);
+    if (ev->kind == K::Resolved || ev->kind == K::Unresolved || ev->kind == K::Removed) unresolved.erase(ev->name);
+    if (ev->kind == K::Unresolved) out.progress(1, "lan: could not resolve '" + ev->name + "'");
+    for (const auto& pe : table.apply(*ev)) {
+      if (!o.watch) continue;
+      if (o.exclude_own && pe.peer.own) continue;
+      if (out.json())
+        out.write_json(mdns::peer_event_json(pe));
+      else
+        out.write_line(mdns::peer_event_text(pe));
+    }
+    // One-shot: done once the daemon has told us everything it knows and all of it resolved.
+    if (!o.watch && all_for_now && unresolved.empty()) {
+      complete = true;
+      break;
+    }
+  }
+  if (o.watch) return;
+  PeerList list;
+  for (auto& p : table.peers())
+    if (!(o.exclude_own && p.own)) list.peers.push_back(std::move(p));
+  list.complete = complete;
+  list.elapsed_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  if (list.peers.empty() && !out.json()) out.progress(0, "no peers found");
+  out.emit(list);
+}
+
+// ---------------------------------------------------------------------------------------------
+// send
+
+struct SendOptions {
+  std::string peer;
+  std::optional<std::string> message;
+  std::string from;
+  bool each_line = false;
+  double timeout = 10.0;
+  std::string thread;
+  bool legacy = false;
+};
+
+struct SendResult {
+  mdns::SendReport report;
+};
+
+void to_json(nlohmann::json& j, const SendResult& r) {
+  const auto& rep = r.report;
+  nlohmann::json hdr = nlohmann::json::object();
+  if (rep.peer_header.from) hdr["from"] = mdns::json_safe(*rep.peer_header.from);
+  if (rep.peer_header.to) hdr["to"] = mdns::json_safe(*rep.peer_header.to);
+  if (rep.peer_header.version) hdr["version"] = mdns::json_safe(*rep.peer_header.version);
+  hdr["generation"] = std::string(xep0174::generation_name(xep0174::generation(rep.peer_header)));
+  auto replies = nlohmann::json::array();
+  for (const auto& m : rep.received)
+    replies.push_back({{"from", mdns::json_safe(m.from)}, {"body", mdns::json_safe(m.body)}, {"type", m.type}});
+  j = {{"peer", mdns::json_safe(rep.peer)}, {"address", rep.address},       {"port", rep.port},
+       {"sent", rep.sent},                  {"closed_cleanly", rep.closed_cleanly}, {"peer_stream", hdr},
+       {"replies", replies},                {"elapsed_ms", rep.elapsed_ms}};
+}
+
+void print_text(std::ostream& os, const SendResult& r, const Style&) {
+  const auto& rep = r.report;
+  os << "sent " << rep.sent << (rep.sent == 1 ? " message" : " messages") << " to " << mdns::json_safe(rep.peer)
+     << " (" << rep.address << " port " << rep.port << ")";
+  if (!rep.closed_cleanly) os << "; the peer did not close its stream";
+  os << '\n';
+  for (const auto& m : rep.received) os << mdns::json_safe(m.from) << ": " << mdns::json_safe(m.body) << '\n';
+}
+
+std::string read_stdin_limited(std::size_t limit) {
+  std::string s;
+  char buf[8192];
+  for (;;) {
+    ssize_t n = ::read(STDIN_FILENO, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) {
+      if (interrupted()) throw Error(Category::Interrupted, "interrupted while reading stdin");
+      continue;
+    }
+    if (n < 0) throw Error(Category::Io, "cannot read the message from stdin");
+    if (n == 0) break;
+    s.append(buf, static_cast<std::size_t>(n));
+    if (s.size() > limit)
+      throw Error(Category::Input, "the message on stdin is larger than " + std::to_string(limit / 1024) + " KiB");
+  }
+  return s;
+}
+
+void run_send(const SendOptions& o, Output& out) {
+  if (!mdns::valid_instance_label(o.peer))
+    throw Error(Category::Usage, "'" + o.peer + "' is not a valid instance name (UTF-8, at most 63 bytes)");
+  std::string from = o.from.empty() ? own_default_name() : o.from;
+  if (!mdns::valid_instance_label(from)) throw Error(Category::Usage, "--from must be a valid instance name");
+  if (o.timeout <= 0) throw Error(Category::Usage, "--timeout must be positive");
+  Deadline deadline = Deadline::in(to_ms(o.timeout));
+
+  std::string text = o.message ? *o.message : read_stdin_limited(256 * 1024);
+  std::vector<std::string> bodies;
+  if (o.each_line) {
+    std::istringstream in(text);
+    std::string line;
+    while (std::getline(in, line)) {
+      if (!line.empty() && line.back() == '\r') line.pop_back();
+      if (!line.empty()) bodies.push_back(line);
+    }
+  } else {
+    if (!o.message)
+      while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+    if (!text.empty()) bodies.push_back(text);
+  }
+  if (bodies.empty()) throw Error(Category::Input, "nothing to send: the message is empty");
+  for (const auto& b : bodies) unwrap(check_text("the message", b));
+
+  auto backend = unwrap(mdns::make_backend(out));
+  out.progress(1, "lan: resolving '" + o.peer + "'");
+  auto svc = unwrap(backend->resolve(o.peer, mdns::kPresenceType, deadline.remaining()));
+  backend.reset();
+
+  std::vector<xep0174::Message> msgs;
+  unsigned n = 0;
+  for (const auto& b : bodies) {
+    xep0174::Message m;
+    m.from = from;
+    m.to = o.peer;
+    m.type = "chat";
+    m.id = "xnet-" + std::to_string(::getpid()) + "-" + std::to_string(++n);
+    m.body = b;
+    m.thread = o.thread;
+    msgs.push_back(std::move(m));
+  }
+  mdns::StreamConfig sc;
+  sc.local_name = from;
+  sc.peer_name = o.peer;
+  sc.send_version = !o.legacy;
+  auto rep = unwrap(mdns::send_messages(svc, sc, msgs, deadline, out));
+  out.emit(SendResult{std::move(rep)});
+}
+
+}  // namespace
+
+void register_lan(CLI::App& app, Output& out) {
+  auto* lan = app.add_subcommand("lan", "Serverless messaging on the local network (XEP-0174, mDNS/DNS-SD)");
+  lan->require_subcommand(1);
+
+  auto ao = std::make_shared<AnnounceOptions>();
+  auto* an = lan->add_subcommand("announce", "Publish your presence and receive messages until interrupted");
+  an->add_option("--name", ao->name, "Instance name user@machine (default: login@hostname)")->type_name("NAME");
+  an->add_option("--port", ao->port, "TCP port for incoming streams (0 = a free port)")
+      ->check(CLI::Range(0, 65535))
+      ->type_name("PORT");
+  an->add_option("--status", ao->status, "Presence status: avail, away or dnd")
+      ->check(CLI::IsMember({"avail", "away", "dnd"}));
+  an->add_option("--msg", ao->msg, "Free-text status message (TXT msg)")->type_name("TEXT");
+  an->add_option("--nick", ao->nick, "Nickname (TXT nick)")->type_name("TEXT");
+  an->add_option("--first", ao->first, "Given name (TXT 1st)")->type_name("TEXT");
+  an->add_option("--last", ao->last, "Family name (TXT last)")->type_name("TEXT");
+  an->add_option("--email", ao->email, "Email address(es) (TXT email)")->type_name("TEXT");
+  an->add_option("--jid", ao->jid, "XMPP address(es) (TXT jid)")->type_name("JID");
+  an->add_flag("--no-port-p2pj", ao->no_p2pj, "Do not publish the deprecated port.p2pj TXT key");
+  an->add_option("--publish-timeout", ao->publish_timeout, "Seconds to wait for the announcement to be established")
+      ->check(CLI::PositiveNumber)
+      ->type_name("SECONDS");
+  an->add_option("--max-connections", ao->max_connections, "Most simultaneous incoming streams")
+      ->check(CLI::Range(1, 4096))
+      ->type_name("N");
+  an->add_option("--max-stanza", ao->max_stanza, "Largest accepted stanza in bytes")
+      ->check(CLI::Range(1024, 16 * 1024 * 1024))
+      ->type_name("BYTES");
+  an->callback([ao, &out] { run_announce(*ao, out); });
+
+  auto bo = std::make_shared<BrowseOptions>();
+  auto* br = lan->add_subcommand("browse", "List peers on the local network (one-shot, or --watch)");
+  br->add_option("--timeout", bo->timeout, "Seconds to wait for answers in one-shot mode")
+      ->check(CLI::PositiveNumber)
+      ->type_name("SECONDS");
+  br->add_flag("--watch", bo->watch, "Stream new/updated/removed events until interrupted");
+  br->add_flag("--exclude-own", bo->exclude_own, "Leave out your own announcement");
+  br->add_option("--self", bo->self, "Your instance name, marked \"own\" (default: login@hostname)")
+      ->type_name("NAME");
+  br->callback([bo, &out] { run_browse(*bo, out); });
+
+  auto so = std::make_shared<SendOptions>();
+  auto* se = lan->add_subcommand("send", "Send a message to a peer (body from stdin when not given)");
+  se->add_option("peer", so->peer, "Instance name of the peer, user@machine")->required()->type_name("PEER");
+  se->add_option("message", so->message, "Message body (default: read stdin)")->type_name("MESSAGE");
+  se->add_option("--from", so->from, "Sender instance name (default: login@hostname)")->type_name("NAME");
+  se->add_flag("--each-line", so->each_line, "Send each line of the input as its own message");
+  se->add_option("--thread", so->thread, "Thread identifier for the message(s)")->type_name("ID");
+  se->add_option("--timeout", so->timeout, "Seconds for resolving, connecting and sending")
+      ->check(CLI::PositiveNumber)
+      ->type_name("SECONDS");
+  se->add_flag("--legacy-stream", so->legacy, "Open the stream without version='1.0' (as Pidgin/iChat do)");
+  se->callback([so, &out] { run_send(*so, out); });
+}
+
+}  // namespace xnet::cmd

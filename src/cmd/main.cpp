@@ -1,0 +1,85 @@
+// SPDX-License-Identifier: MIT
+// xnet: the command-line entry point. Builds the CLI11 tree, runs the chosen verb, and maps
+// every failure to one documented exit code (xnet(1) EXIT STATUS).
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+
+#include "cmd/commands.hpp"
+#include "cmd/common.hpp"
+#include "util/interrupt.hpp"
+
+#ifndef XNET_VERSION
+#define XNET_VERSION "0.0.0"
+#endif
+
+namespace {
+
+std::string command_path(const CLI::App& app) {
+  std::string path = "xnet";
+  const CLI::App* cur = &app;
+  while (true) {
+    auto subs = cur->get_subcommands();
+    if (subs.empty()) break;
+    cur = subs.front();
+    path += " " + cur->get_name();
+  }
+  return path;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace xnet;
+  cmd::GlobalOptions globals;
+  cmd::Output out(globals);
+
+  CLI::App app("xnet: a network toolkit for XMPP-signalled connectivity checks", "xnet");
+  app.set_version_flag("--version", "xnet " XNET_VERSION);
+  app.require_subcommand(1);
+  app.fallthrough();
+  app.add_flag("--json", globals.json, "Print results as JSON (JSON lines for streams)");
+  app.add_flag("-q,--quiet", globals.quiet, "Print no diagnostics on stderr, only errors");
+  app.add_flag("-v,--verbose", globals.verbose, "More progress on stderr (repeat: -vv)");
+  app.add_option("--debug", globals.debug,
+                 "Trace protocol traffic on stderr: xml, stun, mdns, server, all, list")
+      ->delimiter(',')
+      ->type_name("AREAS");
+  app.add_option("--config", globals.config_path,
+                 "Configuration file (default $XDG_CONFIG_HOME/xnet/config.toml)")
+      ->type_name("FILE");
+  app.add_option("--account", globals.account, "Use the named account of the configuration file")
+      ->type_name("NAME");
+  app.add_flag("--no-color", globals.no_color, "Never colour text output (also: NO_COLOR)");
+
+  cmd::register_whoami(app, out);
+  cmd::register_stun_list(app, out);
+  cmd::register_pass(app, out);
+  cmd::register_lan(app, out);
+  cmd::register_serve(app, out);
+  cmd::register_dump_cli(app);
+
+  // Finalize output settings before any verb callback runs.
+  app.parse_complete_callback([&] {
+    if (auto r = out.finalize(); !r) throw r.error();
+  });
+
+  install_interrupt_handlers();
+  try {
+    app.parse(argc, argv);
+    return 0;
+  } catch (const CLI::Success& e) {
+    return app.exit(e);  // --help, --version
+  } catch (const CLI::ParseError& e) {
+    out.error(Error(Category::Usage, e.what(), "run '" + command_path(app) + " --help' for usage"),
+              command_path(app));
+    return exit_code(Category::Usage);
+  } catch (const Error& e) {
+    out.error(e, command_path(app));
+    return exit_code(e.category);
+  } catch (const std::exception& e) {
+    out.error(Error(Category::Internal, e.what(), "this is a bug in xnet; please report it"),
+              command_path(app));
+    return exit_code(Category::Internal);
+  }
+}

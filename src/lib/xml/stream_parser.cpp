@@ -1,0 +1,252 @@
+// SPDX-License-Identifier: MIT
+#include "xml/stream_parser.hpp"
+
+#include <expat.h>
+
+#include <algorithm>
+#include <map>
+
+namespace xnet::xml {
+
+namespace {
+constexpr std::string_view kXmlNs = "http://www.w3.org/XML/1998/namespace";
+}
+
+struct StreamParser::Impl {
+  StreamHandler& handler;
+  StreamLimits limits;
+  XML_Parser parser = nullptr;
+  // Namespace scope per open element: prefix ("" = default) → URI.
+  std::vector<std::map<std::string, std::string>> scopes;
+  std::vector<Element> stack;  // elements under construction (depth >= 1, or root in document mode)
+  std::size_t depth = 0;
+  XML_Index stanza_start = -1;
+  XML_Index fed = 0;         // bytes handed to expat so far
+  XML_Index last_event = 0;  // byte index of the last callback
+  bool failed = false;
+  bool is_open = false;
+  std::string condition;
+  std::string message;
+
+  Impl(StreamHandler& h, StreamLimits l) : handler(h), limits(l) { create(); }
+  ~Impl() {
+    if (parser) XML_ParserFree(parser);
+  }
+
+  void create() {
+    if (parser) XML_ParserFree(parser);
+    parser = XML_ParserCreate("UTF-8");
+    XML_SetUserData(parser, this);
+    XML_SetElementHandler(parser, &Impl::start_cb, &Impl::end_cb);
+    XML_SetCharacterDataHandler(parser, &Impl::text_cb);
+    XML_SetStartDoctypeDeclHandler(parser, &Impl::doctype_cb);
+    XML_SetEntityDeclHandler(parser, &Impl::entity_cb);
+    XML_SetProcessingInstructionHandler(parser, &Impl::pi_cb);
+    XML_SetCommentHandler(parser, &Impl::comment_cb);
+    // Never load external entities or DTD subsets.
+    XML_SetParamEntityParsing(parser, XML_PARAM_ENTITY_PARSING_NEVER);
+    scopes.clear();
+    stack.clear();
+    depth = 0;
+    stanza_start = -1;
+    fed = 0;
+    last_event = 0;
+    failed = false;
+    is_open = false;
+    condition.clear();
+    message.clear();
+  }
+
+  void stop(std::string cond, std::string msg) {
+    if (failed) return;
+    failed = true;
+    condition = std::move(cond);
+    message = std::move(msg);
+    XML_StopParser(parser, XML_FALSE);
+  }
+
+  std::string lookup(const std::string& prefix) const {
+    if (prefix == "xml") return std::string(kXmlNs);
+    for (auto it = scopes.rbegin(); it != scopes.rend(); ++it) {
+      auto f = it->find(prefix);
+      if (f != it->end()) return f->second;
+    }
+    return {};
+  }
+
+  bool stanza_mode_root() const { return !limits.document_mode && depth == 1; }
+
+  // Called inside callbacks: the current index is where expat is.
+  void check_size() {
+    auto now = XML_GetCurrentByteIndex(parser);
+    if (now >= 0) last_event = now;
+    if (stanza_start < 0) return;
+    if (now >= 0 && static_cast<std::size_t>(now - stanza_start) > limits.max_stanza_bytes)
+      stop("policy-violation", "stanza larger than " + std::to_string(limits.max_stanza_bytes) + " bytes");
+  }
+
+  // Called between chunks: bytes expat holds without an event (a huge start tag) or the
+  // bytes of an unfinished stanza must stay under the limit too.
+  void check_buffered() {
+    auto since = static_cast<std::size_t>(fed - (stanza_start >= 0 ? stanza_start : last_event));
+    if (since > limits.max_stanza_bytes + 1)
+      stop("policy-violation", "stanza larger than " + std::to_string(limits.max_stanza_bytes) + " bytes");
+  }
+
+  static void start_cb(void* ud, const XML_Char* name, const XML_Char** atts) {
+    static_cast<Impl*>(ud)->start(name, atts);
+  }
+  static void end_cb(void* ud, const XML_Char*) { static_cast<Impl*>(ud)->end(); }
+  static void text_cb(void* ud, const XML_Char* s, int len) { static_cast<Impl*>(ud)->chars(s, len); }
+  static void doctype_cb(void* ud, const XML_Char*, const XML_Char*, const XML_Char*, int) {
+    static_cast<Impl*>(ud)->stop("restricted-xml", "DTDs are not allowed");
+  }
+  static void entity_cb(void* ud, const XML_Char*, int, const XML_Char*, int, const XML_Char*,
+                        const XML_Char*, const XML_Char*, const XML_Char*) {
+    static_cast<Impl*>(ud)->stop("restricted-xml", "entity declarations are not allowed");
+  }
+  static void pi_cb(void* ud, const XML_Char*, const XML_Char*) {
+    static_cast<Impl*>(ud)->stop("restricted-xml", "processing instructions are not allowed");
+  }
+  static void comment_cb(void* ud, const XML_Char*) {
+    static_cast<Impl*>(ud)->stop("restricted-xml", "comments are not allowed");
+  }
+
+  void start(const XML_Char* qname, const XML_Char** atts) {
+    if (failed) return;
+    ++depth;
+    check_size();
+    if (depth > limits.max_depth) {
+      stop("policy-violation", "XML nested deeper than " + std::to_string(limits.max_depth));
+      return;
+    }
+    std::map<std::string, std::string> scope;
+    std::vector<std::pair<std::string, std::string>> plain;
+    std::vector<std::pair<std::string, std::string>> decls;
+    for (int i = 0; atts[i]; i += 2) {
+      std::string_view k = atts[i];
+      if (k == "xmlns") {
+        scope[""] = atts[i + 1];
+        decls.emplace_back(k, atts[i + 1]);
+      } else if (k.starts_with("xmlns:")) {
+        scope[std::string(k.substr(6))] = atts[i + 1];
+        decls.emplace_back(k, atts[i + 1]);
+      } else {
+        plain.emplace_back(k, atts[i + 1]);
+      }
+    }
+    scopes.push_back(std::move(scope));
+    std::string_view q = qname;
+    std::string prefix, local;
+    if (auto c = q.find(':'); c != std::string_view::npos) {
+      prefix = std::string(q.substr(0, c));
+      local = std::string(q.substr(c + 1));
+    } else {
+      local = std::string(q);
+    }
+    std::string uri = lookup(prefix);
+    if (!prefix.empty() && uri.empty()) {
+      stop("invalid-namespace", "undeclared namespace prefix '" + prefix + "'");
+      return;
+    }
+    for (const auto& [k, v] : plain) {
+      if (auto c = k.find(':'); c != std::string::npos) {
+        auto p = k.substr(0, c);
+        if (lookup(p).empty()) {
+          stop("invalid-namespace", "undeclared attribute prefix '" + p + "'");
+          return;
+        }
+      }
+    }
+    Element e(std::move(local), std::move(uri));
+    e.attrs = std::move(plain);
+    if (!limits.document_mode && depth == 1) {
+      for (auto& d : decls) e.attrs.push_back(std::move(d));
+      is_open = true;
+      handler.on_open(e);
+      return;
+    }
+    if (stack.empty()) stanza_start = XML_GetCurrentByteIndex(parser);
+    stack.push_back(std::move(e));
+    check_size();
+  }
+
+  void end() {
+    if (failed) return;
+    check_size();
+    scopes.pop_back();
+    if (!limits.document_mode && depth == 1) {
+      --depth;
+      is_open = false;
+      handler.on_close();
+      return;
+    }
+    --depth;
+    Element done = std::move(stack.back());
+    stack.pop_back();
+    if (stack.empty()) {
+      check_size();
+      if (failed) return;
+      stanza_start = -1;
+      handler.on_stanza(std::move(done));
+    } else {
+      stack.back().children.push_back(std::move(done));
+    }
+  }
+
+  void chars(const XML_Char* s, int len) {
+    if (failed) return;
+    if (stack.empty()) {
+      // Whitespace between stanzas is keepalive; anything else at stream level is invalid.
+      for (int i = 0; i < len; ++i) {
+        char c = s[i];
+        if (c != ' ' && c != '\n' && c != '\r' && c != '\t') {
+          stop("not-well-formed", "text outside a stanza");
+          return;
+        }
+      }
+      return;
+    }
+    stack.back().text.append(s, static_cast<std::size_t>(len));
+    if (stack.back().text.size() > limits.max_stanza_bytes) check_size();
+  }
+};
+
+StreamParser::StreamParser(StreamHandler& handler, StreamLimits limits)
+    : impl_(std::make_unique<Impl>(handler, limits)) {}
+
+StreamParser::~StreamParser() = default;
+
+Result<void> StreamParser::feed(std::string_view data, bool is_final) {
+  auto& m = *impl_;
+  if (m.failed) return fail(Category::Protocol, "XML stream: " + m.message);
+  // Feed in bounded chunks so a stanza-size violation is caught early in a large buffer.
+  constexpr std::size_t kChunk = 16 * 1024;
+  std::size_t off = 0;
+  do {
+    std::size_t n = std::min(kChunk, data.size() - off);
+    bool last = is_final && off + n == data.size();
+    auto st = XML_Parse(m.parser, data.data() + off, static_cast<int>(n), last ? XML_TRUE : XML_FALSE);
+    if (!m.failed && st == XML_STATUS_ERROR) {
+      auto code = XML_GetErrorCode(m.parser);
+      m.failed = true;
+      m.condition = code == XML_ERROR_UNDEFINED_ENTITY ? "restricted-xml" : "not-well-formed";
+      m.message = std::string(XML_ErrorString(code)) + " at line " +
+                  std::to_string(XML_GetCurrentLineNumber(m.parser)) + ", column " +
+                  std::to_string(XML_GetCurrentColumnNumber(m.parser));
+    }
+    m.fed += static_cast<XML_Index>(n);
+    if (!m.failed) m.check_buffered();
+    if (m.failed) return fail(Category::Protocol, "XML stream: " + m.message);
+    off += n;
+  } while (off < data.size());
+  return {};
+}
+
+void StreamParser::reset() { impl_->create(); }
+
+const std::string& StreamParser::error_condition() const { return impl_->condition; }
+
+bool StreamParser::open() const { return impl_->is_open; }
+
+}  // namespace xnet::xml

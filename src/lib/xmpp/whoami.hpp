@@ -1,0 +1,34 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "error.hpp"
+#include "util/deadline.hpp"
+#include "xep/xep0279.hpp"
+#include "xmpp/session.hpp"
+
+namespace xnet::xmpp {
+
+/// What `whoami` learns: the server's view of this connection and how it compares.
+struct WhoamiReport {
+  ConnectionInfo conn;
+  xep0279::Address external;
+  std::string nat;                 ///< "none", "nat" or "unknown"
+  std::vector<std::string> notes;  ///< human explanations of the NAT hint
+  std::vector<std::string> warnings;
+  double elapsed_ms = 0;           ///< from connect start to the answer
+};
+
+/// Compare the address the server saw with the local socket address (sic.md §4.6).
+void fill_nat_hint(WhoamiReport& r);
+
+/// Run XEP-0279 on session: pick sic:1 or sic:0 from disco#info (or force_ns), fall back to
+/// sic:0 when sic:1 is refused as unsupported. Errors: NotSupported (no SIC), Remote (other
+/// stanza errors, e.g. forbidden), Protocol (garbage reply), Timeout.
+Result<WhoamiReport> server_ip_check(Session& session, std::optional<xep0279::Ns> force_ns,
+                                     Deadline deadline, Trace& trace);
+
+}  // namespace xnet::xmpp
