@@ -1,0 +1,739 @@
+// SPDX-License-Identifier: MIT
+#include "server/hub.hpp"
+
+#include <algorithm>
+#include <ctime>
+
+#include "server/crypto.hpp"
+#include "server/stanza.hpp"
+#include "xep/xep0030.hpp"
+#include "xep/xep0279.hpp"
+
+namespace xnet::server {
+
+namespace {
+
+std::string trimmed(std::string_view s) {
+  std::string out;
+  for (char c : s)
+    if (c != ' ' && c != '\n' && c != '\r' && c != '\t') out.push_back(c);
+  return out;
+}
+
+bool is_sasl(const xml::Element& e) { return e.ns == kSaslNs; }
+
+// SASL payloads never reach a trace (STYLE §6).
+std::string redacted(const xml::Element& e, std::string_view stream_ns) {
+  if (!is_sasl(e) || e.text.empty()) return e.str(stream_ns);
+  xml::Element copy = e;
+  copy.text = "[redacted]";
+  return copy.str(stream_ns);
+}
+
+long long unix_now() { return static_cast<long long>(std::time(nullptr)); }
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// C2sSession
+
+C2sSession::C2sSession(Hub& hub, Transport& transport, Endpoint remote, bool tls)
+    : hub_(hub),
+      t_(transport),
+      remote_(std::move(remote)),
+      tls_(tls),
+      id_(hub.next_session_id()),
+      parser_(*this, xml::StreamLimits{hub.options().limits.max_stanza_bytes, 32, false}) {
+  counted_ = hub_.connection_opened(remote_.ip);
+  hub_.track(this);
+  hub_.log().event("connect", {{"session", id_}, {"ip", remote_.ip}, {"port", remote_.port}, {"tls", tls_}});
+}
+
+C2sSession::~C2sSession() {
+  *alive_ = false;
+  hub_.unbind(*this);
+  hub_.untrack(this);
+  if (counted_) hub_.connection_closed(remote_.ip);
+}
+
+void C2sSession::on_open(const xml::Element& root) { events_.push_back({Event::Open, root}); }
+void C2sSession::on_stanza(xml::Element stanza) { events_.push_back({Event::Stanza, std::move(stanza)}); }
+void C2sSession::on_close() { events_.push_back({Event::Close, {}}); }
+
+void C2sSession::on_data(std::string_view data) {
+  if (state_ == State::Closed) return;
+  last_rx_ = Clock::now();
+  auto r = parser_.feed(data);
+  // Handlers may restart the stream (SASL success, STARTTLS): anything queued after that
+  // belongs to the old stream and is dropped.
+  std::vector<Event> evs;
+  evs.swap(events_);
+  restart_pending_ = false;
+  for (auto& ev : evs) {
+    if (state_ == State::Closed || restart_pending_) break;
+    switch (ev.kind) {
+      case Event::Open: handle_open(ev.el); break;
+      case Event::Stanza: handle_stanza(ev.el); break;
+      case Event::Close:
+        hub_.log().event("stream_closed", {{"session", id_}, {"jid", jid_}});
+        close_stream();
+        break;
+    }
+  }
+  if (!r && state_ != State::Closed && !restart_pending_) {
+    auto cond = parser_.error_condition().empty() ? std::string("not-well-formed") : parser_.error_condition();
+    close_with_error(cond, r.error().message);
+  }
+}
+
+void C2sSession::write_raw(std::string data, bool trace) {
+  if (trace && hub_.trace().enabled(TraceArea::Xml))
+    hub_.trace().wire(TraceArea::Xml, TraceDir::Sent, "[c2s-" + std::to_string(id_) + "] " + data);
+  last_tx_ = Clock::now();
+  t_.write(std::move(data));
+}
+
+void C2sSession::send(const xml::Element& st) {
+  if (hub_.trace().enabled(TraceArea::Xml))
+    hub_.trace().wire(TraceArea::Xml, TraceDir::Sent, "[c2s-" + std::to_string(id_) + "] " + redacted(st, kClientNs));
+  write_raw(st.str(kClientNs), false);
+}
+
+void C2sSession::reset_stream() {
+  parser_.reset();
+  restart_pending_ = true;
+  state_ = State::Header;
+}
+
+void C2sSession::close_with_error(std::string_view condition, std::string_view text) {
+  if (state_ == State::Closed) return;
+  std::string out;
+  if (!header_sent_) out = stream_header(kClientNs, hub_.domain(), hub_.next_id("c2s-"));
+  out += stream_error(condition, text);
+  hub_.log().event("stream_error", {{"session", id_},
+                                    {"ip", remote_.ip},
+                                    {"jid", jid_},
+                                    {"condition", condition},
+                                    {"text", text}});
+  write_raw(std::move(out));
+  state_ = State::Closed;
+  hub_.unbind(*this);
+  t_.close();
+}
+
+void C2sSession::close_stream() {
+  if (state_ == State::Closed) return;
+  std::string out;
+  if (!header_sent_) out = stream_header(kClientNs, hub_.domain(), hub_.next_id("c2s-"));
+  out += "</stream:stream>";
+  write_raw(std::move(out));
+  state_ = State::Closed;
+  hub_.unbind(*this);
+  t_.close();
+}
+
+void C2sSession::on_disconnect() {
+  if (state_ != State::Closed)
+    hub_.log().event("disconnect", {{"session", id_}, {"ip", remote_.ip}, {"jid", jid_}});
+  state_ = State::Closed;
+  hub_.unbind(*this);
+}
+
+void C2sSession::on_tls_ready() {
+  if (state_ == State::Closed) return;
+  tls_ = true;
+  parser_.reset();
+  state_ = State::Header;
+  hub_.log().event("tls", {{"session", id_}, {"ip", remote_.ip}});
+}
+
+void C2sSession::on_timer(Clock::time_point now) {
+  if (state_ == State::Closed) return;
+  const auto& l = hub_.options().limits;
+  if (t_.pending_bytes() > l.max_outbound_bytes) {
+    close_with_error("policy-violation", "peer does not read its stream");
+    return;
+  }
+  if (!user_.size() && now - created_ > l.auth_timeout) {
+    close_with_error("connection-timeout", "not authenticated in time");
+    return;
+  }
+  if (now - last_rx_ > l.idle_timeout) {
+    close_with_error("connection-timeout", "idle for too long");
+    return;
+  }
+  if (header_sent_ && now - last_tx_ > l.keepalive_interval) write_raw(" ", false);
+}
+
+void C2sSession::deliver(const xml::Element& stanza) {
+  if (state_ != State::Bound) return;
+  if (t_.pending_bytes() > hub_.options().limits.max_outbound_bytes) {
+    close_with_error("policy-violation", "peer does not read its stream");
+    return;
+  }
+  send(stanza);
+}
+
+void C2sSession::handle_open(const xml::Element& root) {
+  if (state_ != State::Header) {
+    close_with_error("not-well-formed");
+    return;
+  }
+  auto* xmlns = root.attr("xmlns");
+  if (root.name != "stream" || root.ns != kStreamNs || !xmlns || *xmlns != kClientNs) {
+    close_with_error("invalid-namespace");
+    return;
+  }
+  if (auto* to = root.attr("to"); to && normalize_jid(*to) != hub_.domain()) {
+    close_with_error("host-unknown", "this server serves " + hub_.domain());
+    return;
+  }
+  auto version = root.attr_or("version");
+  if (version.empty() || version[0] < '1' || version[0] > '9') {
+    close_with_error("unsupported-version", "XMPP 1.0 required");
+    return;
+  }
+  if (!counted_) {
+    close_with_error("policy-violation", "too many connections from your address");
+    return;
+  }
+  stream_id_ = hub_.next_id("c2s-");
+  std::string to_attr;
+  if (auto* f = root.attr("from"); f && !normalize_jid(*f).empty()) to_attr = *f;
+  write_raw(stream_header(kClientNs, hub_.domain(), stream_id_, to_attr));
+  header_sent_ = true;
+  state_ = user_.empty() ? State::Negotiating : State::Authenticated;
+  send_features();
+}
+
+void C2sSession::send_features() {
+  const auto& o = hub_.options();
+  xml::Element f("features", std::string(kStreamNs));
+  if (state_ == State::Negotiating) {
+    bool offer_tls = !tls_ && o.tls_available;
+    if (offer_tls) {
+      auto& st = f.add("starttls", std::string(kTlsNs));
+      if (o.require_tls) st.add("required", std::string(kTlsNs));
+    }
+    if (tls_ || !o.require_tls || !o.tls_available) {
+      auto& m = f.add("mechanisms", std::string(kSaslNs));
+      m.add("mechanism").set_text("SCRAM-SHA-256");
+      m.add("mechanism").set_text("SCRAM-SHA-1");
+      if (tls_ && o.allow_plain) m.add("mechanism").set_text("PLAIN");
+      if (o.allow_anonymous) m.add("mechanism").set_text("ANONYMOUS");
+    }
+  } else {
+    f.add("bind", std::string(kBindNs));
+    f.add("session", std::string(kSessionNs)).add("optional", std::string(kSessionNs));
+  }
+  // The features element uses the stream: prefix; Element::str would declare a default
+  // namespace instead, so it is written by hand around the children.
+  std::string out = "<stream:features>";
+  for (const auto& c : f.children) out += c.str(kClientNs);
+  out += "</stream:features>";
+  write_raw(std::move(out));
+}
+
+void C2sSession::handle_stanza(xml::Element& st) {
+  if (hub_.trace().enabled(TraceArea::Xml))
+    hub_.trace().wire(TraceArea::Xml, TraceDir::Received, "[c2s-" + std::to_string(id_) + "] " + redacted(st, kClientNs));
+  if (state_ == State::Negotiating) {
+    if (st.ns == kTlsNs && st.name == "starttls") return handle_starttls(st);
+    if (st.ns == kSaslNs) {
+      if (sasl_busy_) return;
+      if (st.name == "auth") return handle_auth(st);
+      if (st.name == "response") return handle_response(st);
+      if (st.name == "abort") {
+        scram_.reset();
+        scram_mech_.clear();
+        return sasl_failure("aborted");
+      }
+    }
+    close_with_error("not-authorized", "authenticate first");
+    return;
+  }
+  handle_bind_phase(st);
+}
+
+void C2sSession::handle_starttls(const xml::Element&) {
+  if (tls_ || !hub_.options().tls_available) {
+    write_raw("<failure xmlns='urn:ietf:params:xml:ns:xmpp-tls'/></stream:stream>");
+    state_ = State::Closed;
+    t_.close();
+    return;
+  }
+  write_raw("<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>");
+  restart_pending_ = true;
+  state_ = State::Header;
+  t_.start_tls();
+}
+
+void C2sSession::handle_auth(const xml::Element& st) {
+  const auto& o = hub_.options();
+  if (o.require_tls && o.tls_available && !tls_) return sasl_failure("encryption-required");
+  std::string mech = st.attr_or("mechanism");
+  std::optional<std::string> initial;
+  std::string text = trimmed(st.text);
+  if (text == "=") {
+    initial = std::string();
+  } else if (!text.empty()) {
+    initial = crypto::unbase64(text);
+    if (!initial) return sasl_failure("incorrect-encoding");
+  }
+  scram_.reset();
+  scram_mech_ = mech;
+  if (mech == "SCRAM-SHA-1" || mech == "SCRAM-SHA-256") {
+    auto h = mech == "SCRAM-SHA-1" ? crypto::Hash::Sha1 : crypto::Hash::Sha256;
+    const Accounts& accts = hub_.accounts();
+    scram_ = std::make_unique<ScramServer>(h, [&accts, h](const std::string& u) { return accts.find(u, h); });
+    if (!initial) {
+      write_raw("<challenge xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>");
+      return;
+    }
+    auto r = scram_->first(*initial);
+    if (!r) return sasl_failure(sasl_condition(r.error()), r.error().message);
+    write_raw("<challenge xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>" + crypto::base64(*r) + "</challenge>");
+    return;
+  }
+  if (mech == "PLAIN" && tls_ && o.allow_plain) {
+    if (!initial) {
+      write_raw("<challenge xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>");
+      return;
+    }
+    xml::Element resp("response", std::string(kSaslNs));
+    resp.text = crypto::base64(*initial);
+    return handle_response(resp);
+  }
+  if (mech == "ANONYMOUS" && o.allow_anonymous) return sasl_success("anon-" + crypto::random_token(12), {});
+  scram_mech_.clear();
+  sasl_failure("invalid-mechanism");
+}
+
+void C2sSession::handle_response(const xml::Element& st) {
+  if (scram_mech_.empty()) return sasl_failure("malformed-request", "no authentication in progress");
+  std::string text = trimmed(st.text);
+  auto data = text.empty() || text == "=" ? std::optional<std::string>(std::string()) : crypto::unbase64(text);
+  if (!data) return sasl_failure("incorrect-encoding");
+  if (scram_mech_ == "PLAIN") {
+    // authzid NUL authcid NUL password
+    auto a = data->find('\0');
+    auto b = a == std::string::npos ? a : data->find('\0', a + 1);
+    if (b == std::string::npos) return sasl_failure("malformed-request");
+    std::string authz = data->substr(0, a), user = data->substr(a + 1, b - a - 1), pass = data->substr(b + 1);
+    auto norm = normalize_localpart(user);
+    if (!norm) return sasl_failure("not-authorized");
+    if (!authz.empty() && normalize_jid(authz) != *norm + "@" + hub_.domain()) return sasl_failure("invalid-authzid");
+    auto cred = hub_.accounts().find(*norm, crypto::Hash::Sha256);
+    if (!cred || !check_password(crypto::Hash::Sha256, *cred, pass)) return sasl_failure("not-authorized");
+    return sasl_success(*norm, {});
+  }
+  if (!scram_) return sasl_failure("malformed-request");
+  if (scram_->username().empty()) {
+    auto r = scram_->first(*data);
+    if (!r) return sasl_failure(sasl_condition(r.error()), r.error().message);
+    write_raw("<challenge xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>" + crypto::base64(*r) + "</challenge>");
+    return;
+  }
+  auto r = scram_->final(*data);
+  if (!r) return sasl_failure(sasl_condition(r.error()), r.error().message);
+  auto norm = normalize_localpart(scram_->username());
+  if (!norm) return sasl_failure("not-authorized");
+  sasl_success(*norm, *r);
+}
+
+void C2sSession::sasl_success(const std::string& user, const std::string& additional) {
+  std::string out = "<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'";
+  out += additional.empty() ? "/>" : ">" + crypto::base64(additional) + "</success>";
+  write_raw(std::move(out), false);
+  if (hub_.trace().enabled(TraceArea::Xml))
+    hub_.trace().wire(TraceArea::Xml, TraceDir::Sent,
+                      "[c2s-" + std::to_string(id_) + "] <success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>[redacted]</success>");
+  hub_.log().event("auth", {{"session", id_}, {"ip", remote_.ip}, {"user", user}, {"mechanism", scram_mech_}});
+  user_ = user;
+  scram_.reset();
+  reset_stream();
+}
+
+void C2sSession::sasl_failure(std::string_view condition, std::string_view text) {
+  scram_.reset();
+  std::string mech = scram_mech_;
+  scram_mech_.clear();
+  bool counts = condition == "not-authorized" || condition == "invalid-authzid";
+  std::string out = "<failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><" + std::string(condition) + "/></failure>";
+  if (!counts) {
+    write_raw(std::move(out));
+    return;
+  }
+  ++auth_failures_;
+  hub_.log().event("auth_failed", {{"session", id_},
+                                   {"ip", remote_.ip},
+                                   {"mechanism", mech},
+                                   {"condition", condition},
+                                   {"failures", auth_failures_},
+                                   {"detail", text}});
+  // Back-off: the failure answer is delayed, growing with each failure; the session ignores
+  // SASL input meanwhile. Other sessions are not affected (the delay is a timer).
+  sasl_busy_ = true;
+  auto delay = hub_.options().limits.auth_failure_delay * auth_failures_;
+  bool last = auth_failures_ >= hub_.options().limits.max_auth_failures;
+  t_.after(delay, [this, out, last, alive = alive_] {
+    if (!*alive || state_ == State::Closed) return;
+    sasl_busy_ = false;
+    write_raw(out);
+    if (last) close_with_error("not-authorized", "too many authentication failures");
+  });
+}
+
+void C2sSession::handle_bind_phase(xml::Element& st) {
+  if (st.ns != kClientNs || (st.name != "iq" && st.name != "message" && st.name != "presence")) {
+    close_with_error("unsupported-stanza-type");
+    return;
+  }
+  if (st.name == "iq") {
+    auto type = st.attr_or("type");
+    const xml::Element* payload = st.first_child();
+    if (type == "set" && payload && payload->name == "bind" && payload->ns == kBindNs) {
+      if (state_ == State::Bound) return send(error_reply(st, "not-allowed", "already bound"));
+      std::string res;
+      if (auto* r = payload->child("resource", kBindNs)) res = trimmed(r->text).empty() ? "" : r->text;
+      auto full = hub_.bind(*this, user_, res);
+      if (!full) {
+        auto& e = full.error();
+        return send(error_reply(st, e.message, e.hint));
+      }
+      jid_ = *full;
+      state_ = State::Bound;
+      auto reply = iq_result(st);
+      reply.erase("from");
+      reply.add("bind", std::string(kBindNs)).add("jid", std::string(kBindNs)).set_text(jid_);
+      send(reply);
+      hub_.log().event("bind", {{"session", id_}, {"ip", remote_.ip}, {"port", remote_.port}, {"jid", jid_}});
+      return;
+    }
+    if (type == "set" && payload && payload->name == "session" && payload->ns == kSessionNs) {
+      auto reply = iq_result(st);
+      reply.erase("from");
+      return send(reply);
+    }
+  }
+  if (state_ != State::Bound) {
+    close_with_error("not-authorized", "bind a resource first");
+    return;
+  }
+  if (auto* from = st.attr("from"); from) {
+    auto n = normalize_jid(*from);
+    if (n != jid_ && n != bare_jid(jid_)) {
+      close_with_error("invalid-from");
+      return;
+    }
+  }
+  st.set("from", jid_);
+  if (st.name == "iq") {
+    auto type = st.attr_or("type");
+    if (type != "get" && type != "set" && type != "result" && type != "error")
+      return send(error_reply(st, "bad-request", "unknown IQ type"));
+    if (!st.attr("id")) return send(error_reply(st, "bad-request", "IQ without id"));
+    if ((type == "get" || type == "set") && st.children.size() != 1)
+      return send(error_reply(st, "bad-request", "an IQ get/set carries exactly one payload"));
+    if (type == "get") {
+      if (auto req = parse_list_request(*st.first_child()); req && !req->credentials) {
+        bool typed = !req->type.empty() || req->ns == kJingleInfo ||
+                     (req->ns == kExtdiscoProvisional && req->payload.name == "stun");
+        auto to = st.attr_or("to");
+        auto n = normalize_jid(to);
+        if (typed && (to.empty() || n == hub_.domain() || n == bare_jid(jid_))) {
+          auto same = [&](const ListRequest& r) { return r.ns == req->ns && r.type == req->type; };
+          if (std::none_of(list_requests_.begin(), list_requests_.end(), same) && list_requests_.size() < 16)
+            list_requests_.push_back(*req);
+        }
+      }
+    }
+  }
+  hub_.route(std::move(st), *this);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Hub
+
+struct Hub::Slot final : ServiceHost {
+  Hub& hub;
+  std::unique_ptr<Service> svc;
+  std::string jid;
+  Slot(Hub& h, std::unique_ptr<Service> s, std::string j) : hub(h), svc(std::move(s)), jid(std::move(j)) {}
+  asio::io_context& io() override { return *hub.io(); }
+  void send(xml::Element stanza) override { hub.route_from_service(std::move(stanza), jid); }
+  const std::string& domain() const override { return hub.domain(); }
+  const std::string& service_jid() const override { return jid; }
+  bool online(const std::string& full_jid) const override { return hub.find_session(full_jid) != nullptr; }
+  Trace& trace() override { return hub.trace(); }
+};
+
+Hub::Hub(HubOptions options, Accounts accounts, EventLog& log, Trace& trace)
+    : opts_(std::move(options)), accounts_(std::move(accounts)), log_(log), trace_(trace) {
+  opts_.domain = normalize_jid(opts_.domain);
+}
+
+Hub::~Hub() = default;
+
+std::string Hub::next_id(std::string_view prefix) {
+  return std::string(prefix) + std::to_string(++id_seq_) + "-" + crypto::random_token(10);
+}
+
+void Hub::add_service(std::unique_ptr<Service> service) {
+  std::string jid = service->name() + "." + opts_.domain;
+  auto slot = std::make_unique<Slot>(*this, std::move(service), jid);
+  Slot& ref = *slot;
+  services_.push_back(std::move(slot));
+  ref.svc->attach(ref);
+}
+
+bool Hub::connection_opened(const std::string& ip) {
+  int& n = per_ip_[ip];
+  if (n >= opts_.limits.max_connections_per_ip) {
+    log_.event("limit", {{"limit", "connections_per_ip"}, {"ip", ip}});
+    return false;
+  }
+  ++n;
+  return true;
+}
+
+void Hub::connection_closed(const std::string& ip) {
+  auto it = per_ip_.find(ip);
+  if (it != per_ip_.end() && --it->second <= 0) per_ip_.erase(it);
+}
+
+Result<std::string> Hub::bind(C2sSession& s, const std::string& user, const std::string& resource) {
+  std::string bare = user + "@" + opts_.domain;
+  int count = 0;
+  for (const auto& [jid, sess] : sessions_)
+    if (bare_jid(jid) == bare) ++count;
+  if (count >= opts_.limits.max_sessions_per_account)
+    return fail(Category::Auth, "resource-constraint", "too many sessions for this account");
+  std::string res = resource;
+  if (!res.empty()) {
+    auto n = normalize_jid(bare + "/" + res);
+    if (n.empty()) return fail(Category::Input, "bad-request", "invalid resource");
+    res = jid_resource(n);
+  }
+  // A resource in use gets a suffix instead of kicking the other session (RFC 6120 §7.7.2.2).
+  if (res.empty() || sessions_.count(bare + "/" + res)) res = (res.empty() ? "xnet" : res) + "-" + crypto::random_token(8);
+  std::string full = bare + "/" + res;
+  sessions_[full] = &s;
+  return full;
+}
+
+void Hub::unbind(C2sSession& s) {
+  if (s.jid().empty()) return;
+  auto it = sessions_.find(s.jid());
+  if (it == sessions_.end() || it->second != &s) return;
+  sessions_.erase(it);
+  log_.event("unbind", {{"session", s.id()}, {"jid", s.jid()}});
+  for (auto& slot : services_) slot->svc->on_session_end(s.jid());
+}
+
+const C2sSession* Hub::find_session(const std::string& full_jid) const {
+  auto it = sessions_.find(normalize_jid(full_jid));
+  return it == sessions_.end() ? nullptr : it->second;
+}
+
+Hub::Slot* Hub::service_for(const std::string& to_bare) {
+  auto domain = jid_domain(to_bare);
+  for (auto& s : services_)
+    if (s->jid == domain) return s.get();
+  return nullptr;
+}
+
+void Hub::bounce(const xml::Element& stanza, std::string_view condition, C2sSession& from) {
+  auto type = stanza.attr_or("type");
+  if (type == "error" || type == "result") return;
+  if (stanza.name == "presence") return;
+  if (stanza.name == "iq" && type != "get" && type != "set") return;
+  from.deliver(error_reply(stanza, condition));
+}
+
+void Hub::route(xml::Element st, C2sSession& from) {
+  const std::string* to = st.attr("to");
+  std::string norm = to ? normalize_jid(*to) : std::string();
+  if (to && norm.empty()) return bounce(st, "jid-malformed", from);
+  const std::string self_bare = bare_jid(from.jid());
+  auto type = st.attr_or("type");
+  bool iq_request = st.name == "iq" && (type == "get" || type == "set");
+
+  auto resources_of = [&](const std::string& bare) {
+    std::vector<C2sSession*> out;
+    for (auto it = sessions_.lower_bound(bare + "/"); it != sessions_.end() && bare_jid(it->first) == bare; ++it)
+      out.push_back(it->second);
+    return out;
+  };
+
+  if (!to || norm == opts_.domain || norm == self_bare) {
+    if (iq_request) return from.deliver(answer_server_iq(st, from.jid(), from.remote()));
+    if (st.name == "message" && to && norm == self_bare)
+      for (auto* s : resources_of(self_bare)) s->deliver(st);
+    return;  // presence broadcast and results addressed to the server are consumed here
+  }
+  if (Slot* slot = service_for(bare_jid(norm))) {
+    Origin origin{from.jid(), from.remote(), true};
+    return deliver_to_service(*slot, std::move(st), origin);
+  }
+  if (jid_domain(norm) != opts_.domain) return bounce(st, "remote-server-not-found", from);
+  std::string target_bare = bare_jid(norm);
+  if (norm != target_bare) {  // full JID
+    auto it = sessions_.find(norm);
+    if (it != sessions_.end()) return it->second->deliver(st);
+    if (st.name != "message") return bounce(st, "service-unavailable", from);
+  }
+  if (st.name == "iq") {
+    if (iq_request) from.deliver(answer_server_iq(st, from.jid(), from.remote()));
+    return;
+  }
+  auto targets = resources_of(target_bare);
+  if (targets.empty()) return bounce(st, "service-unavailable", from);
+  for (auto* s : targets) s->deliver(st);
+}
+
+void Hub::deliver_to_service(Slot& slot, xml::Element st, const Origin& origin) {
+  if (slot.svc->on_stanza(st, origin)) return;
+  auto type = st.attr_or("type");
+  if (st.name != "iq" || (type != "get" && type != "set")) return;
+  const xml::Element* p = st.first_child();
+  xml::Element reply;
+  if (p && type == "get" && p->ns == xep0030::kInfoNs && p->attr_or("node").empty()) {
+    xep0030::DiscoInfo info;
+    auto id = slot.svc->identity();
+    info.identities.push_back({id.category, id.type, id.name});
+    info.features = {std::string(xep0030::kInfoNs), std::string(kPingNs)};
+    for (auto& f : slot.svc->features()) info.features.push_back(f);
+    reply = iq_result(st);
+    reply.add(xep0030::render_info(info));
+  } else if (p && type == "get" && p->ns == kPingNs) {
+    reply = iq_result(st);
+  } else {
+    reply = error_reply(st, "service-unavailable");
+  }
+  route_from_service(std::move(reply), slot.jid);
+}
+
+void Hub::route_from_service(xml::Element st, const std::string& service_jid) {
+  if (st.ns.empty()) st.ns = std::string(kClientNs);
+  auto from = st.attr_or("from");
+  if (from.empty() || jid_domain(normalize_jid(from)) != service_jid) st.set("from", service_jid);
+  auto to = normalize_jid(st.attr_or("to"));
+  if (to.empty()) return;
+  if (to != bare_jid(to)) {
+    auto it = sessions_.find(to);
+    if (it != sessions_.end()) it->second->deliver(st);
+    return;
+  }
+  for (auto it = sessions_.lower_bound(to + "/"); it != sessions_.end() && bare_jid(it->first) == to; ++it)
+    it->second->deliver(st);
+}
+
+xml::Element Hub::answer_server_iq(const xml::Element& iq, const std::string& origin_jid,
+                                   const std::optional<Endpoint>& remote) {
+  const xml::Element* p = iq.first_child();
+  if (!p) return error_reply(iq, "bad-request");
+  auto type = iq.attr_or("type");
+  std::string to = normalize_jid(iq.attr_or("to"));
+  const std::string self_bare = bare_jid(origin_jid);
+  bool to_server = to.empty() || to == opts_.domain;
+  bool to_self = to == self_bare;
+  bool other_user = !to_server && !to_self;
+  std::string other_local = other_user ? jid_local(to) : std::string();
+  bool other_exists = other_user && (accounts_.find(other_local, crypto::Hash::Sha256).has_value() ||
+                                     std::any_of(sessions_.begin(), sessions_.end(), [&](const auto& kv) {
+                                       return bare_jid(kv.first) == to;
+                                     }));
+
+  // XEP-0279: only the requester's own address, never another user's (sic.md §3).
+  if (auto ns = xep0279::request_ns(iq); ns || p->ns == xep0279::kSic0 || p->ns == xep0279::kSic1) {
+    if (other_user) return error_reply(iq, "forbidden", "You may only ask about your own address", "auth");
+    if (type == "set") return error_reply(iq, "not-allowed");
+    bool shape = ns && p->children.empty() && p->name == (*ns == xep0279::Ns::Sic1 ? "address" : "ip");
+    if (!shape) return error_reply(iq, "bad-request");
+    if (!remote || remote->ip.empty()) return error_reply(iq, "item-not-found");
+    auto reply = iq_result(iq);
+    reply.add(xep0279::build_result_payload(*ns, remote->ip,
+                                            remote->port ? std::optional<std::uint16_t>(remote->port) : std::nullopt));
+    return reply;
+  }
+  if (p->ns == kPingNs && p->name == "ping") {
+    if (type != "get") return error_reply(iq, "bad-request");
+    if (other_user && !other_exists) return error_reply(iq, "service-unavailable");
+    return iq_result(iq);
+  }
+  if (p->ns == xep0030::kInfoNs && p->name == "query") {
+    if (type != "get") return error_reply(iq, "bad-request");
+    if (!p->attr_or("node").empty()) return error_reply(iq, "item-not-found");
+    xep0030::DiscoInfo info;
+    if (to_server) {
+      info.identities.push_back({"server", "im", opts_.server_name});
+      info.features = {std::string(xep0030::kInfoNs), std::string(xep0030::kItemsNs), std::string(kPingNs),
+                       std::string(xep0279::kSic1), std::string(xep0279::kSic0)};
+      for (auto& f : external_features()) info.features.push_back(f);
+    } else {
+      if (other_user && !other_exists) return error_reply(iq, "service-unavailable");
+      bool anon = jid_local(to).starts_with("anon-") && !accounts_.find(jid_local(to), crypto::Hash::Sha256);
+      info.identities.push_back({"account", anon ? "anonymous" : "registered", ""});
+      info.features = {std::string(xep0030::kInfoNs)};
+    }
+    auto reply = iq_result(iq);
+    reply.add(xep0030::render_info(info));
+    return reply;
+  }
+  if (p->ns == xep0030::kItemsNs && p->name == "query") {
+    if (type != "get") return error_reply(iq, "bad-request");
+    if (!p->attr_or("node").empty()) return error_reply(iq, "item-not-found");
+    if (other_user && !other_exists) return error_reply(iq, "service-unavailable");
+    auto reply = iq_result(iq);
+    auto& q = reply.add("query", std::string(xep0030::kItemsNs));
+    if (to_server)
+      for (auto& s : services_) {
+        auto& item = q.add("item", std::string(xep0030::kItemsNs));
+        item.set("jid", s->jid);
+        if (auto n = s->svc->identity().name; !n.empty()) item.set("name", n);
+      }
+    return reply;
+  }
+  if (auto req = parse_list_request(*p)) {
+    if (other_user) return error_reply(iq, "forbidden", "", "auth");
+    if (type != "get") return error_reply(iq, "not-allowed");
+    auto ans = answer_list(*req, opts_.external_services, jid_local(origin_jid), unix_now());
+    if (!ans.payload) return error_reply(iq, ans.error);
+    auto reply = iq_result(iq);
+    reply.add(std::move(*ans.payload));
+    return reply;
+  }
+  if (p->ns == kSessionNs) return iq_result(iq);
+  return error_reply(iq, "service-unavailable");
+}
+
+void Hub::reload_external_services(std::vector<ExternalService> list) {
+  auto old = std::move(opts_.external_services);
+  opts_.external_services = std::move(list);
+  int pushes = 0;
+  long long now = unix_now();
+  for (auto& [jid, s] : sessions_) {
+    for (const auto& req : s->list_requests()) {
+      auto payload = push_payload(req, old, opts_.external_services, jid_local(jid), now);
+      if (!payload) continue;
+      xml::Element iq("iq", std::string(kClientNs));
+      iq.set("type", "set");
+      iq.set("id", next_id("push-"));
+      iq.set("from", opts_.domain);
+      iq.set("to", jid);
+      iq.add(std::move(*payload));
+      s->deliver(iq);
+      ++pushes;
+    }
+  }
+  log_.event("reload", {{"external_services", opts_.external_services.size()}, {"pushes", pushes}});
+}
+
+void Hub::shutdown() {
+  std::vector<C2sSession*> all(all_.begin(), all_.end());
+  for (auto* s : all) s->close_with_error("system-shutdown", "server shutting down");
+  for (auto& slot : services_) slot->svc->detach();
+}
+
+}  // namespace xnet::server

@@ -1,0 +1,249 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+// The socket-free core of `xnet serve`: the Hub (accounts, routing between local sessions,
+// server-handled IQs, services) and C2sSession, the RFC 6120 state machine of one client
+// stream. The Asio layer (server.hpp) feeds bytes in and carries bytes out through Transport;
+// tests do the same with a fake Transport (STYLE §13).
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "server/accounts.hpp"
+#include "server/external.hpp"
+#include "server/scram.hpp"
+#include "server/service.hpp"
+#include "trace.hpp"
+#include "xml/stream_parser.hpp"
+
+namespace asio {
+class io_context;
+}
+
+namespace xnet::server {
+
+using Clock = std::chrono::steady_clock;
+
+/// Every server input is bounded (STYLE §13); each limit hit is answered with a stream error.
+struct Limits {
+  std::size_t max_stanza_bytes = 64 * 1024;     ///< policy-violation
+  int max_connections_per_ip = 32;              ///< policy-violation at the stream header
+  std::chrono::seconds auth_timeout{30};        ///< unauthenticated time: connection-timeout
+  std::chrono::seconds idle_timeout{600};       ///< no data at all: connection-timeout
+  std::chrono::seconds keepalive_interval{120};  ///< whitespace keepalive after this silence
+  int max_auth_failures = 3;                    ///< then not-authorized stream error
+  std::chrono::milliseconds auth_failure_delay{1000};  ///< back-off, multiplied by the failure count
+  std::size_t max_outbound_bytes = 2 * 1024 * 1024;    ///< peer not reading: policy-violation
+  int max_sessions_per_account = 16;            ///< resource-constraint on bind
+};
+
+/// Server-wide settings the core needs.
+struct HubOptions {
+  std::string domain = "localhost";
+  bool require_tls = true;        ///< STARTTLS required before SASL
+  bool tls_available = true;      ///< a certificate is loaded
+  bool allow_anonymous = false;   ///< SASL ANONYMOUS
+  bool allow_plain = true;        ///< SASL PLAIN (only ever offered over TLS)
+  std::string server_name = "xnet serve";
+  Limits limits;
+  std::vector<ExternalService> external_services;
+};
+
+/// Structured log lines ("one line per event"): the cmd layer renders text or JSON lines.
+class EventLog {
+ public:
+  virtual ~EventLog() = default;
+  virtual void event(std::string_view name, const nlohmann::json& fields) = 0;
+};
+
+/// An EventLog that drops everything.
+class NullEventLog final : public EventLog {
+ public:
+  void event(std::string_view, const nlohmann::json&) override {}
+};
+
+/// The byte pipe under a session, implemented by the Asio layer or a test double.
+class Transport {
+ public:
+  virtual ~Transport() = default;
+  /// Queue data for sending. Never blocks.
+  virtual void write(std::string data) = 0;
+  /// After everything queued is sent, run the server side of a TLS handshake and then call
+  /// C2sSession::on_tls_ready() (or on_disconnect() on failure). No reads happen meanwhile.
+  virtual void start_tls() = 0;
+  /// After everything queued is sent (bounded by a short timeout), close the connection.
+  virtual void close() = 0;
+  /// Run fn after delay on the event loop, unless the transport is gone by then.
+  virtual void after(std::chrono::milliseconds delay, std::function<void()> fn) = 0;
+  /// Bytes queued but not yet sent (for the slow-reader limit).
+  virtual std::size_t pending_bytes() const = 0;
+};
+
+class Hub;
+
+/// One client-to-server stream (RFC 6120 §4–§7) and the session it becomes.
+class C2sSession final : public xml::StreamHandler {
+ public:
+  enum class State { Header, Negotiating, Authenticated, Bound, Closed };
+
+  /// remote is the client address (from the socket or PROXY header); tls is true for direct TLS.
+  C2sSession(Hub& hub, Transport& transport, Endpoint remote, bool tls);
+  ~C2sSession() override;
+  C2sSession(const C2sSession&) = delete;
+  C2sSession& operator=(const C2sSession&) = delete;
+
+  /// Bytes from the peer (plaintext after TLS).
+  void on_data(std::string_view data);
+  /// The STARTTLS handshake finished: expect a new stream header.
+  void on_tls_ready();
+  /// The connection is gone (peer closed, I/O error): unregister without writing.
+  void on_disconnect();
+  /// Periodic check (the Asio layer calls it about once a second): auth timeout, idle timeout,
+  /// whitespace keepalive, slow reader.
+  void on_timer(Clock::time_point now);
+  /// Send a stanza routed to this session.
+  void deliver(const xml::Element& stanza);
+  /// Close the stream with a stream error (e.g. system-shutdown on SIGTERM).
+  void close_with_error(std::string_view condition, std::string_view text = {});
+  /// Close the stream politely (</stream:stream>).
+  void close_stream();
+
+  State state() const { return state_; }
+  bool tls() const { return tls_; }
+  const std::string& jid() const { return jid_; }  ///< full JID once bound
+  const Endpoint& remote() const { return remote_; }
+  std::uint64_t id() const { return id_; }
+  const std::string& stream_id() const { return stream_id_; }
+  /// XEP-0215 lists this session asked for (for pushes on reload).
+  const std::vector<ListRequest>& list_requests() const { return list_requests_; }
+
+  // xml::StreamHandler (events are queued and handled after each feed)
+  void on_open(const xml::Element& root) override;
+  void on_stanza(xml::Element stanza) override;
+  void on_close() override;
+
+ private:
+  struct Event {
+    enum Kind { Open, Stanza, Close } kind;
+    xml::Element el;
+  };
+  void handle_open(const xml::Element& root);
+  void handle_stanza(xml::Element& st);
+  void handle_starttls(const xml::Element& st);
+  void handle_auth(const xml::Element& st);
+  void handle_response(const xml::Element& st);
+  void handle_bind_phase(xml::Element& st);
+  void sasl_success(const std::string& user, const std::string& additional);
+  void sasl_failure(std::string_view condition, std::string_view text = {});
+  void send_features();
+  void send(const xml::Element& st);
+  void write_raw(std::string data, bool trace = true);
+  void reset_stream();
+
+  Hub& hub_;
+  Transport& t_;
+  Endpoint remote_;
+  bool tls_;
+  std::uint64_t id_;
+  xml::StreamParser parser_;
+  std::vector<Event> events_;
+  State state_ = State::Header;
+  bool header_sent_ = false;
+  bool counted_ = false;
+  std::string stream_id_;
+  std::string user_;  ///< authenticated local part
+  std::string jid_;
+  std::unique_ptr<ScramServer> scram_;
+  std::string scram_mech_;
+  bool sasl_busy_ = false;
+  int auth_failures_ = 0;
+  bool restart_pending_ = false;
+  Clock::time_point created_ = Clock::now();
+  Clock::time_point last_rx_ = Clock::now();
+  Clock::time_point last_tx_ = Clock::now();
+  std::vector<ListRequest> list_requests_;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+/// Accounts, sessions, routing, built-in services and plug-in services of one server.
+class Hub {
+ public:
+  Hub(HubOptions options, Accounts accounts, EventLog& log, Trace& trace);
+  ~Hub();
+
+  const HubOptions& options() const { return opts_; }
+  const std::string& domain() const { return opts_.domain; }
+  EventLog& log() { return log_; }
+  Trace& trace() { return trace_; }
+  const Accounts& accounts() const { return accounts_; }
+  void set_accounts(Accounts a) { accounts_ = std::move(a); }
+
+  /// The event loop handed to services (nullptr in socket-free tests).
+  void set_io(asio::io_context* io) { io_ = io; }
+  asio::io_context* io() { return io_; }
+
+  /// Plug in a service at `<name>.<domain>` (listed in disco#items). The hub keeps it.
+  void add_service(std::unique_ptr<Service> service);
+  /// Replace the external service list (SIGHUP) and push changes to interested sessions.
+  void reload_external_services(std::vector<ExternalService> list);
+
+  /// Connection accounting per remote IP: false when the limit is reached.
+  bool connection_opened(const std::string& ip);
+  void connection_closed(const std::string& ip);
+
+  /// Bind a resource for session (RFC 6120 §7); returns the full JID or a stanza-error condition.
+  Result<std::string> bind(C2sSession& s, const std::string& user, const std::string& resource);
+  void unbind(C2sSession& s);
+  /// Route stanza (from already stamped) sent by session from.
+  void route(xml::Element stanza, C2sSession& from);
+  /// Route a stanza sent by a service (from its JID).
+  void route_from_service(xml::Element stanza, const std::string& service_jid);
+  /// Graceful shutdown: stream error system-shutdown to every session, detach services.
+  void shutdown();
+  /// Sessions currently bound.
+  std::size_t session_count() const { return sessions_.size(); }
+  const C2sSession* find_session(const std::string& full_jid) const;
+  /// Ids for stream headers and pushes.
+  std::string next_id(std::string_view prefix);
+  std::uint64_t next_session_id() { return ++session_seq_; }
+  /// Live sessions (negotiating or bound), for shutdown.
+  void track(C2sSession* s) { all_.insert(s); }
+  void untrack(C2sSession* s) { all_.erase(s); }
+  /// Sessions not yet destroyed (negotiating, bound or closing).
+  std::size_t live_sessions() const { return all_.size(); }
+
+  /// Answer an IQ get/set the server handles itself (to = none, the domain or the sender's own
+  /// bare JID, or another local user's bare JID). origin_jid = sender full JID, remote = the
+  /// sender session's address (nullopt when unknown). Always returns a reply.
+  xml::Element answer_server_iq(const xml::Element& iq, const std::string& origin_jid,
+                                const std::optional<Endpoint>& remote);
+
+ private:
+  struct Slot;
+  void deliver_to_service(Slot& slot, xml::Element stanza, const Origin& origin);
+  Slot* service_for(const std::string& to_bare);
+  void bounce(const xml::Element& stanza, std::string_view condition, C2sSession& from);
+
+  HubOptions opts_;
+  Accounts accounts_;
+  EventLog& log_;
+  Trace& trace_;
+  asio::io_context* io_ = nullptr;
+  std::map<std::string, C2sSession*> sessions_;  ///< normalised full JID → session
+  std::set<C2sSession*> all_;
+  std::map<std::string, int> per_ip_;
+  std::vector<std::unique_ptr<Slot>> services_;
+  std::uint64_t session_seq_ = 0;
+  std::uint64_t id_seq_ = 0;
+};
+
+}  // namespace xnet::server
