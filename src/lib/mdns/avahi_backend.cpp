@@ -358,6 +358,10 @@ class AvahiBackend final : public Backend {
         self->events_.push(std::move(e));
         break;
       }
+      case AVAHI_BROWSER_ALL_FOR_NOW:
+        e.kind = BackendEvent::Kind::AllForNow;
+        self->events_.push(std::move(e));
+        break;
       case AVAHI_BROWSER_FAILURE:
         e.kind = BackendEvent::Kind::Failure;
         e.message = std::string("browsing failed: ") + avahi_strerror(avahi_client_errno(self->client_));
@@ -374,9 +378,8 @@ class AvahiBackend final : public Backend {
                          void* ud) {
     auto* self = static_cast<AvahiBackend*>(ud);
     CallbackScope scope;
-    if (event != AVAHI_RESOLVER_FOUND) return;  // the browser reports removals
     BackendEvent e;
-    e.kind = BackendEvent::Kind::Resolved;
+    e.kind = event == AVAHI_RESOLVER_FOUND ? BackendEvent::Kind::Resolved : BackendEvent::Kind::Unresolved;
     e.if_index = iface;
     e.interface = if_name(iface);
     e.family = to_family(proto);

@@ -38,6 +38,8 @@ struct BackendEvent {
     Found,     ///< an instance appeared on interface (not resolved yet)
     Resolved,  ///< SRV/TXT/address of an instance on interface (again when they change)
     Removed,   ///< the instance left interface (goodbye or TTL expiry)
+    Unresolved,  ///< resolving an instance found on interface failed (it may be gone)
+    AllForNow,   ///< the daemon has reported every instance it currently knows of
     Renamed,   ///< our published service had a late conflict and now has the name `name`
     Failure,   ///< the daemon went away or a lookup failed; message says why
   };

@@ -52,6 +52,8 @@ class LinkLocalServer {
 
   /// The bound TCP port.
   std::uint16_t port() const { return port_; }
+  /// Change the instance name used in our stream headers (after an mDNS rename).
+  void set_local_name(std::string name) { cfg_.stream.local_name = std::move(name); }
   /// Open connections.
   std::size_t connections() const;
 
