@@ -34,10 +34,20 @@ SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 
 # Packages that ship daemons (prosody, coturn, avahi-daemon) must not start them on install:
-# an avahi-daemon in the host namespace would multicast on the real network.
-if [ ! -x /usr/sbin/policy-rc.d ] || ! /usr/sbin/policy-rc.d >/dev/null 2>&1 ; [ $? -ne 101 ]; then
-  printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
-  $SUDO chmod 755 /usr/sbin/policy-rc.d
+# an avahi-daemon in the host namespace would multicast on the real network. policy-rc.d
+# exiting 101 forbids service starts; an existing one is restored afterwards.
+POLICY=/usr/sbin/policy-rc.d
+rc=0
+"$POLICY" >/dev/null 2>&1 || rc=$?
+if [ "$rc" -ne 101 ]; then
+  if [ -e "$POLICY" ]; then
+    $SUDO cp -p "$POLICY" "$POLICY.xnet-saved"
+    trap '$SUDO mv -f "$POLICY.xnet-saved" "$POLICY"' EXIT
+  else
+    trap '$SUDO rm -f "$POLICY"' EXIT
+  fi
+  printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$POLICY" >/dev/null
+  $SUDO chmod 755 "$POLICY"
 fi
 
 echo "xnet: installing ${missing[*]}" >&2
