@@ -276,3 +276,110 @@ TEST_CASE("password commands", "[password]") {
     CHECK(r.error().message.find("configuration file") != std::string::npos);
   }
 }
+
+// The real terminal, driven through a pseudo-terminal: a child process makes the pty its
+// controlling terminal and prompts; the parent types and checks that nothing was echoed.
+#include <csignal>
+#include <pty.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <poll.h>
+
+namespace {
+
+struct PtyChild {
+  int master = -1;
+  pid_t pid = -1;
+  int result_fd = -1;  // the child writes "<exit tag>:<password or error>" here
+};
+
+// Forks a child whose controlling terminal is a new pty; it runs system_terminal().prompt().
+PtyChild start_prompt_child(bool install_handler) {
+  int master = -1, slave = -1;
+  REQUIRE(::openpty(&master, &slave, nullptr, nullptr, nullptr) == 0);
+  int res[2];
+  REQUIRE(::pipe(res) == 0);
+  pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    ::close(master);
+    ::close(res[0]);
+    ::setsid();
+    ::ioctl(slave, TIOCSCTTY, 0);
+    ::dup2(slave, STDIN_FILENO);
+    // Catch installs its own handler; the child needs a known disposition.
+    if (install_handler)
+      std::signal(SIGINT, [](int) {});
+    else
+      std::signal(SIGINT, SIG_DFL);
+    auto& t = pw::system_terminal();
+    std::string out = t.interactive() ? "tty:" : "notty:";
+    auto r = t.prompt("Password: ");
+    out += r ? "ok:" + *r : "err:" + std::string(xnet::category_name(r.error().category));
+    termios now{};
+    ::tcgetattr(slave, &now);
+    out += (now.c_lflag & ECHO) ? ":echo" : ":noecho";
+    [[maybe_unused]] auto w = ::write(res[1], out.data(), out.size());
+    ::_exit(0);
+  }
+  ::close(slave);
+  ::close(res[1]);
+  return {master, pid, res[0]};
+}
+
+// Reads from fd until text contains needle or the deadline passes.
+std::string read_until(int fd, const std::string& needle, std::chrono::milliseconds limit) {
+  std::string text;
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  while (text.find(needle) == std::string::npos) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) break;
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) break;
+    char buf[256];
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n <= 0) break;
+    text.append(buf, static_cast<std::size_t>(n));
+  }
+  return text;
+}
+
+std::string finish(PtyChild& c) {
+  std::string result = read_until(c.result_fd, "echo", 5s);
+  // A child that did not report within the bound is stuck: end it so the test fails, not hangs.
+  if (result.find("echo") == std::string::npos) ::kill(c.pid, SIGKILL);
+  int st = 0;
+  ::waitpid(c.pid, &st, 0);
+  ::close(c.result_fd);
+  ::close(c.master);
+  return result;
+}
+
+}  // namespace
+
+TEST_CASE("the system terminal prompts without echo and restores the terminal", "[password][tty]") {
+  auto c = start_prompt_child(false);
+  std::string seen = read_until(c.master, "Password: ", 5s);
+  REQUIRE(seen.find("Password: ") != std::string::npos);
+  // The prompt text is written after echo is turned off, so typing now is not echoed.
+  const char typed[] = "hunter2\n";
+  REQUIRE(::write(c.master, typed, sizeof typed - 1) == static_cast<ssize_t>(sizeof typed - 1));
+  std::string result = finish(c);
+  CHECK(result == "tty:ok:hunter2:echo");
+  // What the terminal showed after the prompt: at most the newline, never the password.
+  std::string after = read_until(c.master, "\n", 200ms);
+  CHECK(after.find("hunter2") == std::string::npos);
+}
+
+TEST_CASE("SIGINT at the prompt restores echo and reports an interruption", "[password][tty]") {
+  for (bool handler : {false, true}) {
+    SECTION(handler ? "caller has a SIGINT handler" : "default SIGINT disposition") {
+      auto c = start_prompt_child(handler);
+      std::string seen = read_until(c.master, "Password: ", 5s);
+      REQUIRE(seen.find("Password: ") != std::string::npos);
+      REQUIRE(::kill(c.pid, SIGINT) == 0);
+      std::string result = finish(c);
+      CHECK(result == "tty:err:interrupted:echo");
+    }
+  }
+}
