@@ -193,11 +193,11 @@ Result<std::string> read_file(const std::string& path, std::vector<std::string>&
       return fail(Category::Input, "password file " + path + " is too large (limit " + std::to_string(kMaxPassword) +
                                        " bytes)");
   }
-  std::string pw = strip_one_newline(std::move(data));
-  if (pw.empty()) return fail(Category::Input, "password file " + path + " is empty");
-  if (pw.find_first_of("\r\n") != std::string::npos)
-    return fail(Category::Input, "password file " + path + " has more than one line",
-                "the whole file is the password; remove the extra lines");
+  // The first line is the password, like --password-command; a trailing "\r" goes with the "\n".
+  std::string pw = strip_one_newline(data.substr(0, data.find('\n') == std::string::npos ? data.size()
+                                                                                          : data.find('\n') + 1));
+  if (data.empty()) return fail(Category::Input, "password file " + path + " is empty");
+  if (pw.empty()) return fail(Category::Input, "password file " + path + " starts with an empty line");
   return pw;
 }
 

@@ -56,8 +56,8 @@ Result<Resolved> resolve(const Sources& s, Terminal& t, std::string_view prompt_
 /// The value of XNET_PASSWORD through getenv_fn (std::getenv by default); nullopt when unset.
 std::optional<std::string> env_password(const std::function<const char*(const char*)>& getenv_fn = {});
 
-/// Reads a password file: its content with one trailing "\n" or "\r\n" removed. Category::Io when
-/// it cannot be read, Category::Input when it is empty or holds more than one line. Adds a
+/// Reads a password file: its first line without the "\n" or "\r\n" (spaces are kept). Category::Io
+/// when it cannot be read, Category::Input when it is empty or starts with an empty line. Adds a
 /// warning to warnings when path is readable or writable by group or others.
 Result<std::string> read_file(const std::string& path, std::vector<std::string>& warnings);
 

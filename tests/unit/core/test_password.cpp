@@ -143,8 +143,10 @@ TEST_CASE("password files", "[password]") {
       {"CRLF", "secret\r\n", "secret", Category::Internal},
       {"no newline", "secret", "secret", Category::Internal},
       {"spaces kept", " se cret \n", " se cret ", Category::Internal},
-      {"only one newline stripped", "secret\n\n", nullptr, Category::Input},
-      {"two lines", "secret\nother\n", nullptr, Category::Input},
+      {"only one newline stripped", "secret\r\r\n", "secret\r", Category::Internal},
+      {"first line only", "secret\nother\n", "secret", Category::Internal},
+      {"blank line after", "secret\n\n", "secret", Category::Internal},
+      {"leading empty line", "\nsecret\n", nullptr, Category::Input},
       {"empty", "", nullptr, Category::Input},
       {"only a newline", "\n", nullptr, Category::Input},
   };
