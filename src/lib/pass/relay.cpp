@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <csignal>
 #include <vector>
 
 #include <asio/awaitable.hpp>
@@ -282,6 +283,12 @@ class Relay : public std::enable_shared_from_this<Relay> {
 
 void start_relay(asio::io_context& io, RelayEnd a, RelayEnd b, RelayOptions options,
                  std::function<void(const RelayResult&)> done) {
+  // splice(2) has no MSG_NOSIGNAL: a peer that closed would otherwise kill the process.
+  static const bool sigpipe_ignored = [] {
+    ::signal(SIGPIPE, SIG_IGN);
+    return true;
+  }();
+  (void)sigpipe_ignored;
   auto r = std::make_shared<Relay>(io, a, b, std::move(options), std::move(done));
   r->start();
 }

@@ -66,7 +66,7 @@ struct RelayOptions {
 /// direction reads only when its pipe is empty, so at most one pipe (up to 1 MiB) is buffered
 /// per direction. A FIN on one side is passed on as shutdown(SHUT_WR) on the other (half-close);
 /// an error on either side closes both (XEP-0003 §3: a disconnect on either side disconnects the
-/// other).
+/// other). The first call sets SIGPIPE to ignored for the process (splice has no MSG_NOSIGNAL).
 void start_relay(asio::io_context& io, RelayEnd a, RelayEnd b, RelayOptions options,
                  std::function<void(const RelayResult&)> done);
 

@@ -1,0 +1,456 @@
+// SPDX-License-Identifier: MIT
+#include "pass/client.hpp"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include <asio/executor_work_guard.hpp>
+#include <asio/io_context.hpp>
+#include <asio/post.hpp>
+
+#include "pass/relay.hpp"
+
+namespace xnet::pass {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::string bare(std::string_view jid) { return std::string(jid.substr(0, jid.find('/'))); }
+
+// Connect to host:port within timeout; -1 with errno-style message in err on failure.
+int connect_tcp(const std::string& host, std::uint16_t port, std::chrono::milliseconds timeout,
+                std::string& err) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_NUMERICSERV;
+  addrinfo* res = nullptr;
+  auto service = std::to_string(port);
+  if (int rc = getaddrinfo(host.c_str(), service.c_str(), &hints, &res); rc != 0) {
+    err = "cannot resolve " + host + ": " + gai_strerror(rc);
+    return -1;
+  }
+  auto deadline = Clock::now() + timeout;
+  int fd = -1;
+  for (auto* ai = res; ai && fd < 0; ai = ai->ai_next) {
+    fd = ::socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) continue;
+    int rc = ::connect(fd, ai->ai_addr, ai->ai_addrlen);
+    if (rc != 0 && errno == EINPROGRESS) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+      pollfd p{fd, POLLOUT, 0};
+      int soerr = ETIMEDOUT;
+      if (left.count() > 0 && ::poll(&p, 1, static_cast<int>(left.count())) == 1) {
+        socklen_t len = sizeof soerr;
+        getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len);
+      }
+      rc = soerr == 0 ? 0 : -1;
+      errno = soerr;
+    }
+    if (rc != 0) {
+      err = "cannot connect to " + host + ":" + service + ": " + std::strerror(errno);
+      ::close(fd);
+      fd = -1;
+    }
+  }
+  freeaddrinfo(res);
+  if (fd >= 0) {
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+  }
+  return fd;
+}
+
+bool write_all(int fd, std::string_view data) {
+  while (!data.empty()) {
+    ssize_t n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    data.remove_prefix(static_cast<std::size_t>(n));
+  }
+  return true;
+}
+
+}  // namespace
+
+// --- allow list -----------------------------------------------------------------------------
+
+Result<Cidr> parse_cidr(std::string_view text) {
+  Cidr c;
+  std::string addr(text.substr(0, text.find('/')));
+  if (inet_pton(AF_INET, addr.c_str(), c.addr) == 1) {
+    c.family = 4;
+    c.prefix = 32;
+  } else if (inet_pton(AF_INET6, addr.c_str(), c.addr) == 1) {
+    c.family = 6;
+    c.prefix = 128;
+  } else {
+    return fail(Category::Usage, "--allow: '" + std::string(text) + "' is not an IP address or ADDR/PREFIX");
+  }
+  if (auto slash = text.find('/'); slash != std::string_view::npos) {
+    auto p = text.substr(slash + 1);
+    int v = -1;
+    auto [ptr, ec] = std::from_chars(p.data(), p.data() + p.size(), v);
+    if (ec != std::errc{} || ptr != p.data() + p.size() || v < 0 || v > c.prefix)
+      return fail(Category::Usage, "--allow: bad prefix length in '" + std::string(text) + "'");
+    c.prefix = v;
+  }
+  return c;
+}
+
+bool Cidr::contains(std::string_view ip_text) const {
+  std::string ip(ip_text);
+  unsigned char a[16] = {};
+  int fam = 0;
+  if (inet_pton(AF_INET, ip.c_str(), a) == 1) {
+    fam = 4;
+  } else if (inet_pton(AF_INET6, ip.c_str(), a) == 1) {
+    fam = 6;
+    static const unsigned char kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    if (std::memcmp(a, kMapped, 12) == 0) {
+      std::memmove(a, a + 12, 4);
+      fam = 4;
+    }
+  }
+  if (fam != family) return false;
+  int full = prefix / 8, rest = prefix % 8;
+  if (std::memcmp(a, addr, static_cast<std::size_t>(full)) != 0) return false;
+  if (rest == 0) return true;
+  auto mask = static_cast<unsigned char>(0xff << (8 - rest));
+  return (a[full] & mask) == (addr[full] & mask);
+}
+
+std::string default_service(std::string_view jid) {
+  auto b = bare(jid);
+  auto at = b.find('@');
+  return "pass." + (at == std::string::npos ? b : b.substr(at + 1));
+}
+
+// --- listener -------------------------------------------------------------------------------
+
+struct Listener::Impl {
+  Impl(Link& l, ListenOptions opts, Trace& t) : link(l), o(std::move(opts)), trace(t) {}
+  ~Impl() {
+    guard.reset();
+    io.stop();
+    if (io_thread.joinable()) io_thread.join();
+    for (auto& [pid, c] : children) {
+      ::kill(pid, SIGTERM);
+      ::waitpid(pid, nullptr, 0);
+    }
+  }
+
+  struct Child {
+    std::uint64_t id;
+    Clock::time_point started;
+    std::string client_ip;
+  };
+
+  Link& link;
+  ListenOptions o;
+  Trace& trace;
+  Event ep;
+  std::string service;
+  asio::io_context io;
+  asio::executor_work_guard<asio::io_context::executor_type> guard{io.get_executor()};
+  std::thread io_thread;
+  std::mutex mu;
+  std::deque<Event> queue;  // events from the relay thread
+  std::atomic<int> active{0};
+  std::map<pid_t, Child> children;
+  std::uint64_t next_id = 0;
+  bool finished = false;  // the service closed the listener (expire, oneshot, close)
+  bool stdio_taken = false;
+  bool stdio_done = false;
+  std::vector<Event> pending_events;  // produced while handling a stanza
+
+  void emit(Event e) { pending_events.push_back(std::move(e)); }
+
+  void ack(const xml::Element& iq, const xep0003::Query& q = {}) {
+    link.send(xep0003::make_iq("result", iq.attr_or("id"), "", iq.attr_or("from"), q));
+  }
+
+  void deny(const xml::Element& iq, xep0003::PassError why, const Event& base,
+            std::string reason) {
+    auto r = xep0003::make_error_reply(iq, why);
+    r.erase("from");
+    link.send(r);
+    Event e = base;
+    e.event = "denied";
+    e.reason = std::move(reason);
+    emit(std::move(e));
+  }
+
+  bool handle(const xml::Element& st) {
+    if (st.name != "iq" || st.attr_or("type") != "set") return false;
+    if (bare(st.attr_or("from")) != bare(service)) return false;  // notices come from the service only
+    const auto* qe = xep0003::find_query(st);
+    if (!qe) return false;
+    auto q = xep0003::parse_query(*qe);
+    if (!q) {
+      link.send(xep0003::make_error_reply(st, xep0003::PassError::BadRequest, q.error().message));
+      return true;
+    }
+    switch (xep0003::classify("set", *q, true)) {
+      case xep0003::Kind::Incoming: on_incoming(st, *q); return true;
+      case xep0003::Kind::ExpireNotice:
+      case xep0003::Kind::OneshotNotice:
+      case xep0003::Kind::CloseNotice: {
+        ack(st);  // pass.md §8: acknowledge every notice
+        if (q->proxy && q->proxy->port && *q->proxy->port != ep.port) return true;  // not ours
+        finished = true;
+        Event e = ep;
+        bool expired = q->expire && !q->expire_seconds;
+        e.event = expired ? "expired" : "listener_closed";
+        e.reason = expired ? "expired" : q->oneshot ? "oneshot" : "closed";
+        e.expires.reset();
+        emit(std::move(e));
+        return true;
+      }
+      default: return false;
+    }
+  }
+
+  void on_incoming(const xml::Element& st, const xep0003::Query& q) {
+    Event base;
+    base.id = ++next_id;
+    base.client_ip = q.client->ip;
+    base.client_port = q.client->port.value_or(0);
+    Event in = base;
+    in.event = "incoming";
+    emit(in);
+    if (!o.allow.empty()) {
+      bool ok = false;
+      for (const auto& c : o.allow) ok = ok || c.contains(q.client->ip);
+      if (!ok) return deny(st, xep0003::PassError::Denied, base, "not_allowed");
+    }
+    if (o.target == Target::Stdio && stdio_taken)
+      return deny(st, xep0003::PassError::Denied, base, "busy");
+    // The local side first: when it is down, the client is turned away instead of accepted.
+    int local = -1;
+    std::string err;
+    if (o.target == Target::Forward) {
+      local = connect_tcp(o.forward_host, o.forward_port, o.connect_timeout, err);
+      if (local < 0) {
+        trace.warning("pass: " + err);
+        return deny(st, xep0003::PassError::Unavailable, base, "forward_failed");
+      }
+    }
+    xep0003::Query reply;
+    if (q.token) reply.token = "";  // tells the service we will present the token
+    ack(st, reply);
+    int proxy = connect_tcp(q.proxy->ip, q.proxy->port.value_or(0), o.connect_timeout, err);
+    if (proxy >= 0 && q.token && !q.token->empty() && !write_all(proxy, *q.token)) {
+      ::close(proxy);
+      proxy = -1;
+      err = "cannot send the rendezvous token";
+    }
+    if (proxy < 0) {
+      trace.warning("pass: collecting connection " + std::to_string(base.id) + ": " + err);
+      if (local >= 0) ::close(local);
+      Event e = base;
+      e.event = "closed";
+      e.reason = "proxy_failed";
+      emit(std::move(e));
+      return;
+    }
+    Event acc = base;
+    acc.event = "accepted";
+    emit(acc);
+    if (o.target == Target::Exec) {
+      start_child(proxy, base);
+      return;
+    }
+    RelayEnd a{proxy, proxy};
+    RelayEnd b = o.target == Target::Forward ? RelayEnd{local, local} : RelayEnd{0, 1};
+    if (o.target == Target::Stdio) stdio_taken = true;
+    ++active;
+    auto started = Clock::now();
+    asio::post(io, [this, a, b, base, started] {
+      start_relay(io, a, b, RelayOptions{}, [this, base, started](const RelayResult& r) {
+        Event e = base;
+        e.event = "closed";
+        e.bytes_in = r.a_to_b;
+        e.bytes_out = r.b_to_a;
+        e.reason = r.error ? "error" : "eof";
+        e.duration_ms = std::chrono::duration<double, std::milli>(Clock::now() - started).count();
+        std::lock_guard lock(mu);
+        queue.push_back(std::move(e));
+        --active;
+      });
+    });
+  }
+
+  void start_child(int sock, const Event& base) {
+    pid_t pid = ::fork();
+    if (pid == 0) {
+      ::dup2(sock, 0);
+      ::dup2(sock, 1);
+      if (sock > 1) ::close(sock);
+      ::signal(SIGPIPE, SIG_DFL);
+      ::execl("/bin/sh", "sh", "-c", o.exec_command.c_str(), static_cast<char*>(nullptr));
+      ::_exit(127);
+    }
+    ::close(sock);
+    if (pid < 0) {
+      Event e = base;
+      e.event = "closed";
+      e.reason = std::string("fork failed: ") + std::strerror(errno);
+      emit(std::move(e));
+      return;
+    }
+    children[pid] = Child{base.id, Clock::now(), base.client_ip};
+  }
+
+  void reap() {
+    for (auto it = children.begin(); it != children.end();) {
+      int status = 0;
+      if (::waitpid(it->first, &status, WNOHANG) == it->first) {
+        Event e;
+        e.event = "closed";
+        e.id = it->second.id;
+        e.client_ip = it->second.client_ip;
+        e.reason = WIFEXITED(status) ? "exit " + std::to_string(WEXITSTATUS(status))
+                                     : "signal " + std::to_string(WTERMSIG(status));
+        e.duration_ms =
+            std::chrono::duration<double, std::milli>(Clock::now() - it->second.started).count();
+        emit(std::move(e));
+        it = children.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+};
+
+Listener::Listener(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Listener::~Listener() = default;
+
+Result<std::unique_ptr<Listener>> Listener::open(Link& link, ListenOptions o, Trace& trace,
+                                                 Deadline deadline) {
+  if (o.target == Target::Forward && (o.forward_host.empty() || o.forward_port == 0))
+    return fail(Category::Usage, "--forward needs HOST:PORT with a port");
+  if (o.target == Target::Exec && o.exec_command.empty())
+    return fail(Category::Usage, "--exec needs a command");
+  // stdio carries one connection: let the service close the port after it (XEP-0003 §4.2).
+  if (o.target == Target::Stdio) o.oneshot = true;
+  auto impl = std::make_unique<Impl>(link, o, trace);
+  impl->service = o.service.empty() ? default_service(link.bound_jid()) : o.service;
+  xep0003::Query q;
+  if (o.expire) {
+    q.expire = true;
+    q.expire_seconds = *o.expire;
+  }
+  q.oneshot = o.oneshot;
+  trace.progress(1, "pass: registering with " + impl->service);
+  auto r = link.request(xep0003::make_iq("set", "", "", impl->service, q), deadline);
+  if (!r) {
+    Error e = r.error();
+    if (e.stanza && xep0003::is_retry_later(*e.stanza)) {
+      e.category = Category::Timeout;  // temporary: 75
+      e.hint = "the PASS service has no free port for this account; try again later";
+    } else if (e.stanza && e.stanza->condition == "service-unavailable") {
+      e.category = Category::NotSupported;
+      e.hint = impl->service + " does not offer PASS (XEP-0003); pick one with --service";
+    }
+    e.message = "registration with " + impl->service + " failed: " + e.message;
+    return fail(std::move(e));
+  }
+  const auto* qe = xep0003::find_query(*r);
+  if (!qe) return fail(Category::Protocol, impl->service + " answered the registration without a PASS query");
+  auto res = xep0003::parse_query(*qe);
+  if (!res) return fail(Category::Protocol, impl->service + ": " + res.error().message);
+  if (!res->server || !res->server->port)
+    return fail(Category::Protocol, impl->service + " answered the registration without <server port=…/>");
+  impl->ep.event = "listening";
+  impl->ep.ip = res->server->ip;
+  impl->ep.port = *res->server->port;
+  impl->ep.expires = o.expire;
+  impl->ep.service = impl->service;
+  auto* raw = impl.get();
+  link.on_stanza([raw](const xml::Element& st) { return raw->handle(st); });
+  impl->io_thread = std::thread([raw] { raw->io.run(); });
+  return std::unique_ptr<Listener>(new Listener(std::move(impl)));
+}
+
+const Event& Listener::endpoint() const { return impl_->ep; }
+
+Result<void> Listener::run(const std::function<void(const Event&)>& on_event,
+                           const std::function<bool()>& stop) {
+  auto& m = *impl_;
+  for (;;) {
+    auto r = m.link.poll(std::chrono::milliseconds(50));
+    m.reap();
+    {
+      std::lock_guard lock(m.mu);
+      while (!m.queue.empty()) {
+        m.pending_events.push_back(std::move(m.queue.front()));
+        m.queue.pop_front();
+      }
+    }
+    for (auto& e : m.pending_events) {
+      if (e.event == "closed" && m.o.target == Target::Stdio && m.stdio_taken) m.stdio_done = true;
+      on_event(e);
+    }
+    m.pending_events.clear();
+    if (!r) {
+      m.link.on_stanza({});
+      return fail(r.error());
+    }
+    const bool idle = m.active == 0 && m.children.empty();
+    if ((m.finished && idle) || m.stdio_done) break;
+    if (stop()) break;
+  }
+  m.link.on_stanza({});
+  return {};
+}
+
+Result<void> Listener::close(Deadline deadline) {
+  if (impl_->finished) return {};
+  impl_->finished = true;
+  return close_listener(impl_->link, impl_->service, impl_->ep.ip, impl_->ep.port, deadline);
+}
+
+Result<void> close_listener(Link& link, const std::string& service, const std::string& ip,
+                            std::uint16_t port, Deadline deadline) {
+  xep0003::Query q;
+  q.close = true;
+  q.proxy = xep0003::Endpoint{ip, port};
+  auto r = link.request(xep0003::make_iq("set", "", "", service, q), deadline);
+  if (!r) {
+    Error e = r.error();
+    if (e.stanza) {
+      // Name the XEP's meaning of the legacy code next to the condition.
+      const auto& c = e.stanza->condition;
+      std::string meaning = c == "bad-request"      ? "missing <proxy/> specification"
+                            : c == "not-authorized" ? "port not registered to your JID"
+                            : c == "item-not-found" ? "port not found in registry"
+                            : c == "not-allowed"    ? "proxy IP does not match the service"
+                                                    : "";
+      if (!meaning.empty()) e.hint = meaning;
+      if (c == "not-authorized") e.category = Category::Auth;
+    }
+    e.message = "close " + ip + ":" + std::to_string(port) + " at " + service + ": " + e.message;
+    return fail(std::move(e));
+  }
+  return {};
+}
+
+}  // namespace xnet::pass

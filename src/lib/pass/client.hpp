@@ -1,0 +1,136 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "error.hpp"
+#include "trace.hpp"
+#include "util/deadline.hpp"
+#include "xep/xep0003.hpp"
+#include "xml/element.hpp"
+
+namespace xnet::pass {
+
+/// The XMPP side the PASS client needs; SessionLink adapts xmpp::Session to it (kept as an
+/// interface so this module does not link the libstrophe one and tests can script a server).
+class Link {
+ public:
+  virtual ~Link() = default;
+  /// Send iq and wait for its reply (error replies → Category::Remote with Error::stanza).
+  virtual Result<xml::Element> request(xml::Element iq, Deadline deadline) = 0;
+  virtual void send(const xml::Element& stanza) = 0;
+  /// Handler for unsolicited stanzas; IQ get/set it returns false for are answered
+  /// service-unavailable.
+  virtual void on_stanza(std::function<bool(const xml::Element&)> handler) = 0;
+  /// Process the connection for up to max_wait; an error when it is lost.
+  virtual Result<void> poll(std::chrono::milliseconds max_wait) = 0;
+  virtual std::string bound_jid() const = 0;
+};
+
+/// Link over any type with xmpp::Session's request/send/on_stanza/poll/info() members.
+template <class S>
+class SessionLink final : public Link {
+ public:
+  explicit SessionLink(S& s) : s_(s) {}
+  Result<xml::Element> request(xml::Element iq, Deadline d) override {
+    return s_.request(std::move(iq), d);
+  }
+  void send(const xml::Element& st) override { s_.send(st); }
+  void on_stanza(std::function<bool(const xml::Element&)> h) override { s_.on_stanza(std::move(h)); }
+  Result<void> poll(std::chrono::milliseconds w) override { return s_.poll(w); }
+  std::string bound_jid() const override { return s_.info().bound_jid; }
+
+ private:
+  S& s_;
+};
+
+/// An address block for --allow: ADDR[/PREFIX], IPv4 or IPv6.
+struct Cidr {
+  int family = 4;
+  unsigned char addr[16] = {};
+  int prefix = 32;
+  /// True when ip (textual; IPv4-mapped IPv6 counts as IPv4) lies inside the block.
+  bool contains(std::string_view ip) const;
+};
+/// Parse "ADDR" or "ADDR/PREFIX". Errors: Usage.
+Result<Cidr> parse_cidr(std::string_view text);
+
+/// What accepted connections are spliced to.
+enum class Target {
+  Forward,  ///< a TCP connection to forward_host:forward_port per connection
+  Exec,     ///< a process per connection (`/bin/sh -c exec_command`) on its stdin/stdout
+  Stdio,    ///< this process's stdin/stdout, for a single connection
+};
+
+struct ListenOptions {
+  std::string service;  ///< PASS service JID ("" = "pass." + the account's domain)
+  std::optional<std::uint64_t> expire;  ///< seconds
+  bool oneshot = false;
+  Target target = Target::Stdio;
+  std::string forward_host;
+  std::uint16_t forward_port = 0;
+  std::string exec_command;
+  std::vector<Cidr> allow;  ///< empty = everyone
+  std::chrono::milliseconds connect_timeout{5000};  ///< to the proxy and the forward target
+};
+
+/// One line of `pass listen` output.
+struct Event {
+  std::string event;  ///< listening, incoming, accepted, denied, closed, expired, listener_closed
+  std::uint64_t id = 0;       ///< connection number (0 for listener events)
+  std::string ip;             ///< public endpoint (listener events)
+  std::uint16_t port = 0;
+  std::optional<std::uint64_t> expires;  ///< seconds (listening)
+  std::string service;
+  std::string client_ip;      ///< remote client (connection events)
+  std::uint16_t client_port = 0;
+  std::string reason;         ///< denied / listener_closed / closed: why
+  std::uint64_t bytes_in = 0;   ///< client → local target
+  std::uint64_t bytes_out = 0;  ///< local target → client
+  double duration_ms = 0;
+};
+
+/// A registered PASS listener (XEP-0003 §2) and the loop that serves its notices.
+class Listener {
+ public:
+  /// Register with the service (options o) over link. Errors: Remote (with the stanza error;
+  /// a wait-type error or code 502 means "no free port, retry later"), Timeout, Protocol
+  /// (a result without <server/>), Usage (bad options).
+  static Result<std::unique_ptr<Listener>> open(Link& link, ListenOptions o, Trace& trace,
+                                                Deadline deadline);
+  ~Listener();
+
+  /// The `listening` event: the public endpoint.
+  const Event& endpoint() const;
+
+  /// Serve notices until stop() returns true, the listener expires or a oneshot/stdio
+  /// connection ends, or the link is lost (Connect/Protocol error). on_event is called on this
+  /// thread for every event. Accepted connections relay on a background thread (splice).
+  Result<void> run(const std::function<void(const Event&)>& on_event,
+                   const std::function<bool()>& stop);
+
+  /// Send the close control for this listener (XEP-0003 §4.3) unless the service closed it.
+  Result<void> close(Deadline deadline);
+
+  struct Impl;
+
+ private:
+  explicit Listener(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+/// Close the listener at ip:port on service (XEP-0003 §4.3). Errors: Remote with the stanza
+/// error (bad-request 400, not-authorized 401, item-not-found 404, not-allowed 405), Timeout.
+Result<void> close_listener(Link& link, const std::string& service, const std::string& ip,
+                            std::uint16_t port, Deadline deadline);
+
+/// The default service JID for the account jid: "pass." + its domain.
+std::string default_service(std::string_view jid);
+
+}  // namespace xnet::pass

@@ -1,0 +1,532 @@
+// SPDX-License-Identifier: MIT
+// The PASS service with real loopback sockets and a scripted owner in place of the XMPP server
+// (the end-to-end tests with `xnet serve` live in tests/integration/test_pass.cpp).
+#include <catch2/catch.hpp>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <condition_variable>
+#include <deque>
+#include <future>
+#include <mutex>
+#include <random>
+#include <thread>
+
+#include <asio/executor_work_guard.hpp>
+#include <asio/io_context.hpp>
+#include <asio/post.hpp>
+
+#include "pass/service.hpp"
+#include "xep/xep0003.hpp"
+
+using namespace xnet;
+using namespace xnet::pass;
+using namespace std::chrono_literals;
+
+namespace {
+
+std::uint16_t free_port_base() {
+  // A run of ports starting at an ephemeral port the kernel just handed out; the pool skips any
+  // it cannot bind, so a collision costs a port, not a failure.
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  ::close(fd);
+  auto p = ntohs(a.sin_port);
+  return static_cast<std::uint16_t>(std::min<int>(p, 65535 - 64));
+}
+
+int tcp_connect(std::uint16_t port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+bool write_all(int fd, const char* p, std::size_t n) {
+  while (n > 0) {
+    ssize_t w = ::send(fd, p, n, MSG_NOSIGNAL);
+    if (w <= 0) return false;
+    p += w;
+    n -= static_cast<std::size_t>(w);
+  }
+  return true;
+}
+
+std::string read_until_eof(int fd, std::size_t max, std::chrono::milliseconds budget = 20s) {
+  std::string out;
+  auto end = std::chrono::steady_clock::now() + budget;
+  std::vector<char> buf(1 << 16);
+  while (out.size() < max && std::chrono::steady_clock::now() < end) {
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 100) <= 0) continue;
+    ssize_t n = ::read(fd, buf.data(), buf.size());
+    if (n <= 0) break;
+    out.append(buf.data(), static_cast<std::size_t>(n));
+  }
+  return out;
+}
+
+bool sees_eof(int fd, std::chrono::milliseconds budget) {
+  auto end = std::chrono::steady_clock::now() + budget;
+  char buf[4096];
+  while (std::chrono::steady_clock::now() < end) {
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 50) <= 0) continue;
+    if (::read(fd, buf, sizeof buf) <= 0) return true;
+  }
+  return false;
+}
+
+std::uint64_t fnv1a(const std::string& s) {
+  std::uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
+  return h;
+}
+
+std::string random_bytes(std::size_t n, unsigned seed) {
+  std::string s(n, '\0');
+  std::mt19937_64 rng(seed);
+  for (std::size_t i = 0; i < n; i += 8) {
+    auto v = rng();
+    for (std::size_t k = 0; k < 8 && i + k < n; ++k) s[i + k] = static_cast<char>(v >> (8 * k));
+  }
+  return s;
+}
+
+class FakeHost final : public server::ServiceHost {
+ public:
+  explicit FakeHost(asio::io_context& io) : io_(io) {}
+  asio::io_context& io() override { return io_; }
+  void send(xml::Element st) override {
+    std::lock_guard lock(mu_);
+    sent_.push_back(std::move(st));
+    cv_.notify_all();
+  }
+  const std::string& domain() const override { return domain_; }
+  const std::string& service_jid() const override { return jid_; }
+  bool online(const std::string&) const override { return true; }
+  Trace& trace() override { return null_trace(); }
+
+  /// Wait for (and remove) the first sent stanza matching pred.
+  std::optional<xml::Element> take(const std::function<bool(const xml::Element&)>& pred,
+                                   std::chrono::milliseconds budget = 5s) {
+    std::unique_lock lock(mu_);
+    std::optional<xml::Element> out;
+    cv_.wait_for(lock, budget, [&] {
+      for (auto it = sent_.begin(); it != sent_.end(); ++it) {
+        if (pred(*it)) {
+          out = std::move(*it);
+          sent_.erase(it);
+          return true;
+        }
+      }
+      return false;
+    });
+    return out;
+  }
+
+ private:
+  asio::io_context& io_;
+  std::string domain_ = "localhost", jid_ = "pass.localhost";
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<xml::Element> sent_;
+};
+
+const server::Origin kAlice{"alice@localhost/cli", server::Endpoint{"127.0.0.1", 5000}, true};
+const server::Origin kMallory{"mallory@localhost/m", server::Endpoint{"127.0.0.1", 5001}, true};
+
+struct Harness {
+  explicit Harness(ServiceConfig cfg = {}) : base(free_port_base()) {
+    cfg.first_port = base;
+    cfg.last_port = static_cast<std::uint16_t>(base + 63);
+    svc = std::make_unique<PassService>(cfg);
+    on_io([&] { svc->attach(host); });
+  }
+  ~Harness() {
+    on_io([&] { svc->detach(); });
+    guard.reset();
+    io.stop();
+    thread.join();
+  }
+
+  void on_io(std::function<void()> fn) {
+    std::promise<void> done;
+    asio::post(io, [&] {
+      fn();
+      done.set_value();
+    });
+    done.get_future().wait();
+  }
+
+  void deliver(const xml::Element& st, const server::Origin& o) {
+    on_io([&] { svc->on_stanza(st, o); });
+  }
+
+  /// Send an IQ set from origin and wait for the service's reply.
+  xml::Element request(const xep0003::Query& q, const server::Origin& o) {
+    auto id = "r" + std::to_string(++seq);
+    auto iq = xep0003::make_iq("set", id, o.full_jid, "pass.localhost", q);
+    deliver(iq, o);
+    auto r = host.take([&](const xml::Element& e) { return e.attr_or("id") == id; });
+    REQUIRE(r);
+    return *r;
+  }
+
+  std::uint16_t register_port(const xep0003::Query& q = {}, const server::Origin& o = kAlice) {
+    auto r = request(q, o);
+    REQUIRE(r.attr_or("type") == "result");
+    auto parsed = xep0003::parse_query(*xep0003::find_query(r));
+    REQUIRE(parsed);
+    REQUIRE(parsed->server);
+    CHECK(parsed->server->ip == "127.0.0.1");
+    return *parsed->server->port;
+  }
+
+  std::optional<xml::Element> notice(std::chrono::milliseconds budget = 5s) {
+    return host.take([](const xml::Element& e) { return e.attr_or("type") == "set"; }, budget);
+  }
+
+  /// Answer an incoming notice as the owner: result (echoing the token when with_token).
+  void accept(const xml::Element& n, bool with_token = true,
+              const server::Origin& o = kAlice) {
+    xep0003::Query q;
+    if (with_token) q.token = "";
+    deliver(xep0003::make_iq("result", n.attr_or("id"), o.full_jid, "pass.localhost", q), o);
+  }
+
+  /// Collect: connect to the notice's proxy port, send the token, and echo everything.
+  std::thread collect_and_echo(const xml::Element& n, bool send_token = true) {
+    auto q = *xep0003::parse_query(*xep0003::find_query(n));
+    int fd = tcp_connect(*q.proxy->port);
+    REQUIRE(fd >= 0);
+    if (send_token) REQUIRE(write_all(fd, q.token->data(), q.token->size()));
+    return std::thread([fd] {
+      std::vector<char> buf(1 << 16);
+      for (;;) {
+        ssize_t r = ::read(fd, buf.data(), buf.size());
+        if (r <= 0) break;
+        if (!write_all(fd, buf.data(), static_cast<std::size_t>(r))) break;
+      }
+      ::shutdown(fd, SHUT_WR);
+      ::close(fd);
+    });
+  }
+
+  asio::io_context io;
+  asio::executor_work_guard<asio::io_context::executor_type> guard{io.get_executor()};
+  std::thread thread{[this] { io.run(); }};
+  FakeHost host{io};
+  std::uint16_t base;
+  std::unique_ptr<PassService> svc;
+  int seq = 0;
+};
+
+xep0003::Query close_query(std::string ip, std::uint16_t port) {
+  xep0003::Query q;
+  q.close = true;
+  q.proxy = xep0003::Endpoint{std::move(ip), port};
+  return q;
+}
+
+}  // namespace
+
+TEST_CASE("service: 8 MiB round trip through the relay with equal checksums", "[pass][service]") {
+  Harness h;
+  auto port = h.register_port();
+  CHECK(port >= h.base);
+  int client = tcp_connect(port);
+  REQUIRE(client >= 0);
+  auto n = h.notice();
+  REQUIRE(n);
+  CHECK(n->attr_or("to") == "alice@localhost/cli");
+  auto q = *xep0003::parse_query(*xep0003::find_query(*n));
+  CHECK(xep0003::classify("set", q, true) == xep0003::Kind::Incoming);
+  CHECK(q.client->ip == "127.0.0.1");
+  REQUIRE(q.token);
+  CHECK(q.token->size() == 32);
+  h.accept(*n);
+  auto echo = h.collect_and_echo(*n);
+  const auto data = random_bytes(8 * 1024 * 1024, 7);
+  std::thread writer([&] {
+    write_all(client, data.data(), data.size());
+    ::shutdown(client, SHUT_WR);
+  });
+  auto back = read_until_eof(client, data.size() + 1);
+  writer.join();
+  echo.join();
+  ::close(client);
+  CHECK(back.size() == data.size());
+  CHECK(fnv1a(back) == fnv1a(data));
+  // Counters: 8 MiB each way.
+  Stats s;
+  for (int i = 0; i < 50; ++i) {
+    h.on_io([&] { s = h.svc->stats(); });
+    if (s.relays == 0) break;
+    std::this_thread::sleep_for(20ms);
+  }
+  CHECK(s.bytes == 2 * data.size());
+  CHECK(s.relays_total == 1);
+  CHECK(s.relays == 0);
+  CHECK(s.listeners == 1);
+}
+
+TEST_CASE("service: several concurrent connections", "[pass][service]") {
+  Harness h;
+  auto port = h.register_port();
+  constexpr int kN = 4;
+  int clients[kN];
+  std::vector<std::thread> echoes;
+  for (int i = 0; i < kN; ++i) {
+    clients[i] = tcp_connect(port);
+    REQUIRE(clients[i] >= 0);
+    auto n = h.notice();
+    REQUIRE(n);
+    h.accept(*n);
+    echoes.push_back(h.collect_and_echo(*n));
+  }
+  std::vector<std::future<bool>> results;
+  for (int i = 0; i < kN; ++i) {
+    results.push_back(std::async(std::launch::async, [fd = clients[i], i] {
+      auto data = random_bytes(1024 * 1024, 100 + i);
+      std::thread w([&] {
+        write_all(fd, data.data(), data.size());
+        ::shutdown(fd, SHUT_WR);
+      });
+      auto back = read_until_eof(fd, data.size() + 1);
+      w.join();
+      ::close(fd);
+      return back == data;
+    }));
+  }
+  for (auto& r : results) CHECK(r.get());
+  for (auto& t : echoes) t.join();
+}
+
+TEST_CASE("service: a denied client is dropped and the port listens again", "[pass][service]") {
+  Harness h;
+  xep0003::Query reg;
+  reg.oneshot = true;  // a deny must not use up the oneshot
+  auto port = h.register_port(reg);
+  int client = tcp_connect(port);
+  REQUIRE(client >= 0);
+  auto n = h.notice();
+  REQUIRE(n);
+  auto deny = xep0003::make_error_reply(*n, xep0003::PassError::Denied);
+  deny.set("from", "alice@localhost/cli");
+  h.deliver(deny, kAlice);
+  CHECK(sees_eof(client, 3s));
+  ::close(client);
+  int again = tcp_connect(port);
+  REQUIRE(again >= 0);
+  auto n2 = h.notice();
+  REQUIRE(n2);
+  h.accept(*n2);
+  auto echo = h.collect_and_echo(*n2);
+  write_all(again, "ping", 4);
+  ::shutdown(again, SHUT_WR);
+  CHECK(read_until_eof(again, 100) == "ping");
+  echo.join();
+  ::close(again);
+  // The oneshot fired on the accepted connection.
+  auto closed = h.notice();
+  REQUIRE(closed);
+  auto q = *xep0003::parse_query(*xep0003::find_query(*closed));
+  CHECK(xep0003::classify("set", q, true) == xep0003::Kind::OneshotNotice);
+  CHECK(q.proxy->port == port);
+  CHECK(tcp_connect(port) == -1);
+  Stats s;
+  h.on_io([&] { s = h.svc->stats(); });
+  CHECK(s.denied == 1);
+}
+
+TEST_CASE("service: accept window drops an uncollected connection", "[pass][service]") {
+  ServiceConfig cfg;
+  cfg.limits.accept_window = 400ms;
+  Harness h(cfg);
+  auto port = h.register_port();
+  int client = tcp_connect(port);
+  REQUIRE(client >= 0);
+  auto n = h.notice();
+  REQUIRE(n);
+  h.accept(*n);  // accepted, never collected
+  auto t0 = std::chrono::steady_clock::now();
+  CHECK(sees_eof(client, 3s));
+  CHECK(std::chrono::steady_clock::now() - t0 < 2s);
+  ::close(client);
+  auto q = *xep0003::parse_query(*xep0003::find_query(*n));
+  CHECK(tcp_connect(*q.proxy->port) == -1);  // the rendezvous port is gone
+  int next = tcp_connect(port);               // the listener is not
+  CHECK(next >= 0);
+  ::close(next);
+}
+
+TEST_CASE("service: expire notice and the port stops accepting", "[pass][service]") {
+  Harness h;
+  xep0003::Query reg;
+  reg.expire = true;
+  reg.expire_seconds = 1;
+  auto port = h.register_port(reg);
+  CHECK(tcp_connect(port) >= 0);
+  (void)h.notice();  // the incoming notice for that probe
+  auto n = h.notice(4s);
+  REQUIRE(n);
+  auto q = *xep0003::parse_query(*xep0003::find_query(*n));
+  CHECK(xep0003::classify("set", q, true) == xep0003::Kind::ExpireNotice);
+  CHECK(q.proxy->port == port);
+  CHECK(tcp_connect(port) == -1);
+}
+
+TEST_CASE("service: close and its error conditions", "[pass][service]") {
+  Harness h;
+  auto port = h.register_port();
+  auto err = [](const xml::Element& r) {
+    REQUIRE(r.attr_or("type") == "error");
+    return xep0003::parse_error(r);
+  };
+  xep0003::Query no_proxy;
+  no_proxy.close = true;
+  auto e = err(h.request(no_proxy, kAlice));
+  CHECK(e.condition == "bad-request");
+  CHECK(h.request(no_proxy, kAlice).child("error")->attr_or("code") == "400");
+  e = err(h.request(close_query("10.9.9.9", port), kAlice));
+  CHECK(e.condition == "not-allowed");
+  e = err(h.request(close_query("127.0.0.1", static_cast<std::uint16_t>(port + 1000)), kAlice));
+  CHECK(e.condition == "item-not-found");
+  e = err(h.request(close_query("127.0.0.1", port), kMallory));
+  CHECK(e.condition == "not-authorized");
+  CHECK(e.type == "auth");
+  CHECK(tcp_connect(port) >= 0);  // still open after the refused closes
+  (void)h.notice();
+  auto ok = h.request(close_query("127.0.0.1", port), kAlice);
+  CHECK(ok.attr_or("type") == "result");
+  CHECK(tcp_connect(port) == -1);
+  SECTION("bad registration input") {
+    auto doc = xml::parse(
+        "<iq type='set' id='b1' xmlns='jabber:client'><query xmlns='jabber:iq:pass'>"
+        "<expire>soon</expire></query></iq>");
+    h.deliver(*doc, kAlice);
+    auto r = h.host.take([](const xml::Element& x) { return x.attr_or("id") == "b1"; });
+    REQUIRE(r);
+    CHECK(xep0003::parse_error(*r).condition == "bad-request");
+  }
+}
+
+TEST_CASE("service: another account cannot collect or hijack", "[pass][service]") {
+  Harness h;
+  auto port = h.register_port();
+  int client = tcp_connect(port);
+  REQUIRE(client >= 0);
+  auto n = h.notice();
+  REQUIRE(n);
+  auto q = *xep0003::parse_query(*xep0003::find_query(*n));
+  // Mallory answers Alice's notice: ignored.
+  h.accept(*n, true, kMallory);
+  // A third party races to the rendezvous port before Alice, without the token.
+  int thief = tcp_connect(*q.proxy->port);
+  REQUIRE(thief >= 0);
+  h.accept(*n);
+  write_all(thief, "0123456789abcdef0123456789abcdef", 32);  // wrong token
+  CHECK(sees_eof(thief, 3s));
+  ::close(thief);
+  auto echo = h.collect_and_echo(*n);
+  write_all(client, "secret", 6);
+  ::shutdown(client, SHUT_WR);
+  CHECK(read_until_eof(client, 100) == "secret");
+  echo.join();
+  ::close(client);
+}
+
+TEST_CASE("service: the owner's address binds the rendezvous port", "[pass][service]") {
+  Harness h;
+  // Alice registered from 127.0.0.2; a collector from 127.0.0.1 is refused.
+  server::Origin far{"alice@localhost/cli", server::Endpoint{"127.0.0.2", 5000}, true};
+  auto port = h.register_port({}, far);
+  int client = tcp_connect(port);
+  REQUIRE(client >= 0);
+  auto n = h.notice();
+  REQUIRE(n);
+  h.accept(*n, false, far);
+  auto q = *xep0003::parse_query(*xep0003::find_query(*n));
+  int wrong = tcp_connect(*q.proxy->port);
+  REQUIRE(wrong >= 0);
+  CHECK(sees_eof(wrong, 3s));
+  ::close(wrong);
+  ::close(client);
+}
+
+TEST_CASE("service: legacy owner without token collects by address", "[pass][service]") {
+  Harness h;
+  auto port = h.register_port();
+  int client = tcp_connect(port);
+  REQUIRE(client >= 0);
+  auto n = h.notice();
+  REQUIRE(n);
+  h.accept(*n, false);
+  auto echo = h.collect_and_echo(*n, false);
+  write_all(client, "legacy", 6);
+  ::shutdown(client, SHUT_WR);
+  CHECK(read_until_eof(client, 100) == "legacy");
+  echo.join();
+  ::close(client);
+}
+
+TEST_CASE("service: quotas hold", "[pass][service]") {
+  ServiceConfig cfg;
+  cfg.ports_per_account = 2;
+  cfg.limits.relays_per_account = 1;
+  Harness h(cfg);
+  auto p1 = h.register_port();
+  h.register_port();
+  auto r = h.request({}, kAlice);
+  REQUIRE(r.attr_or("type") == "error");
+  auto e = xep0003::parse_error(r);
+  CHECK(e.condition == "service-unavailable");
+  CHECK(e.type == "wait");
+  CHECK(r.child("error")->attr_or("code") == "502");
+  // Another account still gets ports.
+  h.register_port({}, kMallory);
+  // One relay per account: a second client while the first is pending is dropped.
+  int c1 = tcp_connect(p1);
+  REQUIRE(c1 >= 0);
+  REQUIRE(h.notice());
+  int c2 = tcp_connect(p1);
+  REQUIRE(c2 >= 0);
+  CHECK(sees_eof(c2, 3s));
+  CHECK_FALSE(h.notice(300ms));
+  ::close(c1);
+  ::close(c2);
+}
+
+TEST_CASE("service: the owner's session ending closes its ports", "[pass][service]") {
+  Harness h;
+  auto port = h.register_port();
+  h.on_io([&] { h.svc->on_session_end("alice@localhost/cli"); });
+  CHECK(tcp_connect(port) == -1);
+  Stats s;
+  h.on_io([&] { s = h.svc->stats(); });
+  CHECK(s.listeners == 0);
+  CHECK(s.ports_in_use == 0);
+}
+
+TEST_CASE("service: identity and features", "[pass][service]") {
+  PassService svc(ServiceConfig{});
+  CHECK(svc.name() == "pass");
+  CHECK(svc.identity().category == "proxy");
+  CHECK(svc.features() == std::vector<std::string>{"jabber:iq:pass"});
+}
