@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: MIT
 // whoami: the address and port the XMPP server sees for this connection (XEP-0279), with a
 // NAT hint from comparing it with the local end of the socket.
+#include <cmath>
 #include <ostream>
 
 #include <CLI/CLI.hpp>
 
 #include "cmd/commands.hpp"
 #include "cmd/common.hpp"
+#include "cmd/whoami.hpp"
 #include "util/hostport.hpp"
 #include "xmpp/whoami.hpp"
 
