@@ -139,7 +139,7 @@ void Output::warning(std::string_view message) {
 
 void add_connection_options(CLI::App& sub, ConnectionOptions& o) {
   const char* grp = "Connection";
-  sub.add_option("--jid", o.jid, "Account JID (user@domain[/resource])")->group(grp)->type_name("JID");
+  sub.add_option("--jid", o.jid, "Account JID (user@domain[/resource]); a bare DOMAIN logs in anonymously")->group(grp)->type_name("JID");
   sub.add_option("--server", o.server, "Connect to HOST[:PORT] instead of the SRV lookup")
       ->group(grp)
       ->type_name("HOST[:PORT]");
@@ -192,8 +192,10 @@ Result<xmpp::ConnectConfig> resolve_connection(const ConnectionOptions& o, Outpu
   if (c.jid.empty())
     return fail(Category::Usage, "no account given",
                 "use --jid USER@DOMAIN, --account NAME, or a default account in the config file");
-  if (c.jid.find('@') == std::string::npos)
-    return fail(Category::Usage, "'" + c.jid + "' is not a user JID", "expected USER@DOMAIN");
+  // A bare domain as JID means SASL ANONYMOUS (e.g. against a throwaway `xnet serve`).
+  bool anonymous = c.jid.find('@') == std::string::npos;
+  if (anonymous && (c.jid.empty() || c.jid.find('/') == 0))
+    return fail(Category::Usage, "'" + c.jid + "' is not a JID", "expected USER@DOMAIN, or DOMAIN for an anonymous login");
 
   std::string server = !o.server.empty() ? o.server : (acct && acct->server ? *acct->server : "");
   c.direct_tls = o.direct_tls || (acct && acct->direct_tls.value_or(false));
@@ -208,6 +210,10 @@ Result<xmpp::ConnectConfig> resolve_connection(const ConnectionOptions& o, Outpu
   c.resource = !o.resource.empty() ? o.resource : (acct && acct->resource ? *acct->resource : "");
   if (c.insecure) out.warning("--insecure: the server certificate is not verified");
 
+  if (anonymous) {
+    out.progress(2, "no user part in the JID: anonymous login");
+    return c;
+  }
   password::Sources src;
   if (!o.password_file.empty()) src.file = o.password_file;
   if (!o.password_command.empty()) src.command = o.password_command;
