@@ -1,0 +1,214 @@
+// SPDX-License-Identifier: MIT
+// xnet stun-list against a real Prosody 0.12 (mod_external_services, TURN REST secret) and a
+// real coturn sharing that secret, both on 127.0.0.1.
+#include <catch2/catch.hpp>
+
+#include "support/coturn.hpp"
+#include "support/process.hpp"
+#include "support/prosody.hpp"
+
+using namespace xnet::test;
+
+namespace {
+constexpr const char* kPassword = "stun-Pa55word!";
+const std::map<std::string, std::string> kEnv{{"XNET_PASSWORD", kPassword}};
+
+Coturn& turn() {
+  static std::unique_ptr<Coturn> c = std::make_unique<Coturn>();
+  return *c;
+}
+
+// Prosody announcing coturn with the TURN REST secret (right or wrong).
+std::unique_ptr<Prosody> make_prosody(const std::string& secret) {
+  auto port = std::to_string(turn().port());
+  ProsodyOptions o;
+  o.modules = {"external_services"};
+  o.host_config = "external_service_secret = \"" + secret + "\"\n" +
+                  "external_services = {\n"
+                  "  { type = \"stun\", transport = \"udp\", host = \"127.0.0.1\", port = " + port + " };\n" +
+                  "  { type = \"turn\", transport = \"udp\", host = \"127.0.0.1\", port = " + port +
+                  ", secret = true, username = \"alice\" };\n" +
+                  "  { type = \"turn\", transport = \"tcp\", host = \"127.0.0.1\", port = " + port +
+                  ", secret = true };\n"
+                  "}\n";
+  auto p = std::make_unique<Prosody>(o);
+  p->add_user("alice", kPassword);
+  return p;
+}
+
+Prosody& good() {
+  static std::unique_ptr<Prosody> p = make_prosody(turn().secret());
+  return *p;
+}
+
+std::vector<std::string> stun_list(Prosody& s, std::vector<std::string> extra, bool json = true) {
+  std::vector<std::string> a;
+  if (json) a.push_back("--json");
+  a.insert(a.end(), {"stun-list", "--jid", "alice@localhost", "--server", s.server(), "--ca-file", s.cert(),
+                     "--timeout", "15"});
+  a.insert(a.end(), extra.begin(), extra.end());
+  return a;
+}
+
+const nlohmann::json* find(const nlohmann::json& services, const std::string& type, const std::string& transport) {
+  for (const auto& s : services)
+    if (s["type"] == type && s["transport"] == transport) return &s;
+  return nullptr;
+}
+
+#define SKIP_WITHOUT_PEERS()                                 \
+  if (auto why = Prosody::unavailable()) {                   \
+    WARN("skipped: " << *why);                               \
+    return;                                                  \
+  }                                                          \
+  if (auto why = Coturn::unavailable()) {                    \
+    WARN("skipped: " << *why);                               \
+    return;                                                  \
+  }
+}  // namespace
+
+TEST_CASE("stun-list lists Prosody's services with TURN REST credentials", "[integration][stun_list]") {
+  SKIP_WITHOUT_PEERS();
+  auto& s = good();
+  auto r = run_xnet(stun_list(s, {}), kEnv);
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  auto j = r.json();
+  REQUIRE(j["services"].size() == 3);
+  CHECK(j["warnings"].empty());
+  CHECK(j["forms"][0]["source"] == "extdisco:2");
+  CHECK(j["forms"][0]["advertised"] == true);
+  const auto* stun = find(j["services"], "stun", "udp");
+  REQUIRE(stun);
+  CHECK((*stun)["host"] == "127.0.0.1");
+  CHECK((*stun)["port"] == turn().port());
+  CHECK((*stun)["username"].is_null());
+  const auto* t = find(j["services"], "turn", "udp");
+  REQUIRE(t);
+  CHECK((*t)["restricted"] == true);
+  CHECK((*t)["source"] == "extdisco:2");
+  CHECK((*t)["source_ns"] == "urn:xmpp:extdisco:2");
+  REQUIRE((*t)["username"].is_string());
+  auto user = (*t)["username"].get<std::string>();
+  CHECK(user.size() > 11);
+  CHECK(user.substr(user.find(':')) == ":alice");
+  CHECK((*t)["password"].get<std::string>().size() == 28);
+  CHECK((*t)["rest_user"] == "alice");
+  REQUIRE((*t)["expires_in"].is_number());
+  CHECK((*t)["expires_in"].get<long long>() > 86000);
+  CHECK((*t)["expires_in"].get<long long>() <= 86400);
+  CHECK((*t)["expires"] == (*t)["rest_expiry"]);
+  CHECK((*t)["expires_source"] == "turn_rest_username");
+  CHECK((*t)["expired"] == false);
+  CHECK((*t)["uri"] == "turn:127.0.0.1:" + std::to_string(turn().port()) + "?transport=udp");
+
+  SECTION("filters") {
+    auto f = run_xnet(stun_list(s, {"--type", "turn", "--transport", "tcp"}), kEnv);
+    REQUIRE(f.exit_code == 0);
+    auto fj = f.json();
+    REQUIRE(fj["services"].size() == 1);
+    CHECK(fj["services"][0]["transport"] == "tcp");
+  }
+  SECTION("--ns extdisco:1 and --all label their source") {
+    auto one = run_xnet(stun_list(s, {"--ns", "extdisco:1"}), kEnv);
+    REQUIRE(one.exit_code == 0);
+    CHECK(one.json()["services"][0]["source"] == "extdisco:1");
+    auto all = run_xnet(stun_list(s, {"--all", "--no-credentials"}), kEnv);
+    REQUIRE(all.exit_code == 0);
+    auto aj = all.json();
+    CHECK(aj["forms"].size() == 2);
+    CHECK(aj["services"].size() == 6);
+  }
+  SECTION("text output masks passwords unless --show-secrets") {
+    auto pw = (*t)["password"].get<std::string>();
+    auto text = run_xnet(stun_list(s, {}, false), kEnv);
+    REQUIRE(text.exit_code == 0);
+    CHECK(text.out.find("********") != std::string::npos);
+    CHECK(text.out.find("turn:127.0.0.1:") != std::string::npos);
+    CHECK(text.out.find(pw.substr(0, 20)) == std::string::npos);
+    auto shown = run_xnet(stun_list(s, {"--show-secrets"}, false), kEnv);
+    REQUIRE(shown.exit_code == 0);
+    CHECK(shown.out.find("password ") != std::string::npos);
+    CHECK(shown.out.find("********") == std::string::npos);
+  }
+}
+
+TEST_CASE("stun-list --probe: Binding and TURN allocation against coturn", "[integration][stun_list]") {
+  SKIP_WITHOUT_PEERS();
+  auto& s = good();
+  auto r = run_xnet(stun_list(s, {"--probe"}), kEnv);
+  INFO(r.err << turn().log().substr(0, 2000));
+  REQUIRE(r.exit_code == 0);
+  auto j = r.json();
+  CHECK(j["probe_summary"]["probed"] == 3);
+  CHECK(j["probe_summary"]["ok"] == 3);
+  CHECK(j["probe_summary"]["all_ok"] == true);
+  for (const auto& svc : j["services"]) {
+    INFO(svc.dump());
+    const auto& p = svc["probe"];
+    CHECK(p["ok"] == true);
+    CHECK(p["reachable"] == true);
+    CHECK(p["error"].is_null());
+    REQUIRE(p["mapped_address"].is_string());
+    CHECK(p["mapped_address"].get<std::string>().rfind("127.0.0.1:", 0) == 0);
+    CHECK(p["rtt_ms"].get<double>() >= 0);
+    CHECK(p["rtt_ms"].get<double>() < 1000);
+    if (svc["type"] == "turn") {
+      CHECK(p["allocation_attempted"] == true);
+      REQUIRE(p["relayed_address"].is_string());
+      CHECK(p["relayed_address"].get<std::string>().rfind("127.0.0.1:", 0) == 0);
+      CHECK(p["released"] == true);
+      CHECK(p["lifetime"].get<int>() > 0);
+    } else {
+      CHECK(p["relayed_address"].is_null());
+    }
+  }
+}
+
+TEST_CASE("stun-list --probe: a wrong TURN secret is a credential error", "[integration][stun_list]") {
+  SKIP_WITHOUT_PEERS();
+  auto bad = make_prosody("not-the-coturn-secret");
+  auto r = run_xnet(stun_list(*bad, {"--probe"}), kEnv);
+  INFO(r.err);
+  CHECK(r.exit_code == 1);
+  auto j = r.json();  // exactly one JSON document, even on failure
+  CHECK(j["probe_summary"]["failed"] == 2);
+  CHECK(j["probe_summary"]["all_ok"] == false);
+  const auto* stun = find(j["services"], "stun", "udp");
+  REQUIRE(stun);
+  CHECK((*stun)["probe"]["ok"] == true);
+  const auto* t = find(j["services"], "turn", "udp");
+  REQUIRE(t);
+  const auto& p = (*t)["probe"];
+  CHECK(p["ok"] == false);
+  CHECK(p["reachable"] == true);
+  CHECK(p["error"]["category"] == "auth");
+  CHECK(p["error"]["message"].get<std::string>().find("credentials rejected") != std::string::npos);
+
+  auto text = run_xnet(stun_list(*bad, {"--probe", "--type", "turn"}, false), kEnv);
+  CHECK(text.exit_code == 1);
+  CHECK(text.err.find("check failed") != std::string::npos);
+  CHECK(text.out.find("authentication failed") != std::string::npos);
+}
+
+TEST_CASE("stun-list --probe reports an unreachable STUN server within the budget", "[integration][stun_list]") {
+  SKIP_WITHOUT_PEERS();
+  // A Prosody announcing a port where nothing listens.
+  ProsodyOptions o;
+  o.modules = {"external_services"};
+  o.host_config = "external_services = { { type = \"stun\", transport = \"udp\", host = \"127.0.0.1\", port = " +
+                  std::to_string(free_udp_port()) + " } }\n";
+  Prosody p(o);
+  p.add_user("alice", kPassword);
+  auto r = run_xnet(stun_list(p, {"--probe", "--stun-rto", "50", "--stun-tries", "2"}), kEnv);
+  INFO(r.err);
+  CHECK(r.exit_code == 1);
+  auto j = r.json();
+  const auto& probe = j["services"][0]["probe"];
+  CHECK(probe["ok"] == false);
+  CHECK(probe["reachable"] == false);
+  // ICMP port unreachable on loopback ends the transaction early: connect, not timeout.
+  auto cat = probe["error"]["category"].get<std::string>();
+  CHECK((cat == "connect" || cat == "timeout"));
+  CHECK(r.elapsed_ms < 10000);
+}
