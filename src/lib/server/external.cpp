@@ -27,7 +27,8 @@ std::string xep0082_datetime(long long unix_seconds) {
 }
 
 std::vector<std::string> external_features() {
-  return {std::string(kExtdisco2), std::string(kExtdisco1), std::string(kExtdisco0), std::string(kJingleInfo)};
+  return {std::string(kExtdisco2), std::string(kExtdisco1), std::string(kExtdisco0), std::string(kExtdiscoProvisional),
+          std::string(kJingleInfo)};
 }
 
 std::optional<ListRequest> parse_list_request(const xml::Element& p) {

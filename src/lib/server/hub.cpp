@@ -304,7 +304,11 @@ void C2sSession::handle_auth(const xml::Element& st) {
     resp.text = crypto::base64(*initial);
     return handle_response(resp);
   }
-  if (mech == "ANONYMOUS" && o.allow_anonymous) return sasl_success("anon-" + crypto::random_token(12), {});
+  if (mech == "ANONYMOUS" && o.allow_anonymous) {
+    std::string name = "anon-" + crypto::random_token(12);
+    for (auto& ch : name) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    return sasl_success(name, {});
+  }
   scram_mech_.clear();
   sasl_failure("invalid-mechanism");
 }
@@ -503,7 +507,8 @@ void Hub::connection_closed(const std::string& ip) {
 }
 
 Result<std::string> Hub::bind(C2sSession& s, const std::string& user, const std::string& resource) {
-  std::string bare = user + "@" + opts_.domain;
+  std::string bare = normalize_jid(user + "@" + opts_.domain);
+  if (bare.empty()) return fail(Category::Input, "not-allowed", "invalid user name");
   int count = 0;
   for (const auto& [jid, sess] : sessions_)
     if (bare_jid(jid) == bare) ++count;
