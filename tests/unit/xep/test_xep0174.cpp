@@ -101,6 +101,9 @@ TEST_CASE("caps and features", "[xep0174][caps]") {
                           "http://jabber.org/protocol/disco#info", "http://jabber.org/protocol/disco#items"}) ==
         "QgayPKawpkPSDYmwT/WM94uAlu0=");
   auto f = stream_features(Identity{});
+  REQUIRE(f.rfind("<stream:features>", 0) == 0);
+  // On the wire the prefix is declared by the stream header; declare it for a standalone parse.
+  f.replace(0, 17, "<stream:features xmlns:stream='http://etherx.jabber.org/streams'>");
   auto e = xml::parse(f);
   REQUIRE(e);
   CHECK(e->name == "features");
