@@ -9,9 +9,14 @@
 
 #include <CLI/CLI.hpp>
 
+#include <asio/ip/address.hpp>
+
 #include "cmd/commands.hpp"
 #include "cmd/common.hpp"
+#include "cmd/pass.hpp"
 #include "pass/client.hpp"
+#include "pass/service.hpp"
+#include "server/hub.hpp"
 #include "util/hostport.hpp"
 
 namespace xnet::cmd {
@@ -173,6 +178,75 @@ void run_close(const CloseOptions& o, Output& out) {
 }
 
 }  // namespace
+
+void add_pass_serve_options(CLI::App& serve, PassServeOptions& o) {
+  const char* g = "PASS relay (XEP-0003)";
+  serve.add_option("--pass-range", o.range,
+                   "Offer PASS at pass.<domain> with public ports FIRST-LAST (off when not given)")
+      ->group(g)
+      ->type_name("FIRST-LAST");
+  serve.add_option("--pass-public-ip", o.public_ip,
+                   "Address announced to renters and clients (default: the first --listen address)")
+      ->group(g)
+      ->type_name("IP");
+  serve.add_option("--pass-bind", o.bind_ip, "Address the PASS ports bind to (default: --pass-public-ip)")
+      ->group(g)
+      ->type_name("IP");
+  serve.add_option("--pass-ports-per-account", o.ports_per_account, "Public ports one account may hold (default 4)")
+      ->group(g)
+      ->check(CLI::Range(std::size_t{1}, std::size_t{65535}))
+      ->type_name("N");
+  serve.add_option("--pass-relays-per-account", o.relays_per_account,
+                   "Concurrent relayed connections per account, pending ones included (default 16)")
+      ->group(g)
+      ->check(CLI::Range(std::size_t{1}, std::size_t{100000}))
+      ->type_name("N");
+  serve.add_option("--pass-relays", o.relays_total, "Concurrent relayed connections in all (default 1024)")
+      ->group(g)
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1000000}))
+      ->type_name("N");
+  serve.add_option("--pass-accept-window", o.accept_window,
+                   "Seconds an incoming connection waits for its owner to collect it (default 10)")
+      ->group(g)
+      ->check(CLI::Range(0.1, 300.0))
+      ->type_name("SECONDS");
+  serve.add_option("--pass-bandwidth", o.bandwidth, "Bytes per second per account over all its relays (default: no cap)")
+      ->group(g)
+      ->type_name("BYTES");
+  serve.add_option("--pass-max-expire", o.max_expire,
+                   "Longest lifetime of a public port in seconds; also the default (default: none)")
+      ->group(g)
+      ->type_name("SECONDS");
+}
+
+std::unique_ptr<server::Service> make_pass_service(const PassServeOptions& o, const std::string& default_ip,
+                                                   server::EventLog& log) {
+  if (o.range.empty()) return nullptr;
+  pass::ServiceConfig c;
+  auto dash = o.range.find('-');
+  auto first = xep0003::parse_port(o.range.substr(0, dash));
+  auto last = dash == std::string::npos ? first : xep0003::parse_port(o.range.substr(dash + 1));
+  if (!first || !last || *first == 0 || *last < *first)
+    throw Error(Category::Usage, "--pass-range: '" + o.range + "' is not FIRST-LAST (1..65535, FIRST <= LAST)");
+  c.first_port = *first;
+  c.last_port = *last;
+  c.public_ip = o.public_ip.empty() ? default_ip : o.public_ip;
+  c.bind_ip = o.bind_ip;
+  for (const auto* ip : {&c.public_ip, &c.bind_ip}) {
+    std::error_code ec;
+    if (!ip->empty()) (void)asio::ip::make_address(*ip, ec);
+    if (ec) throw Error(Category::Usage, "--pass-public-ip/--pass-bind: '" + *ip + "' is not an IP address");
+  }
+  c.name = o.name;
+  c.ports_per_account = o.ports_per_account;
+  c.limits.relays_per_account = o.relays_per_account;
+  c.limits.relays_total = o.relays_total;
+  c.limits.accept_window = std::chrono::milliseconds(static_cast<long long>(o.accept_window * 1000));
+  c.limits.max_expire = o.max_expire;
+  c.bandwidth = o.bandwidth;
+  return std::make_unique<pass::PassService>(
+      c, [&log](std::string_view name, const nlohmann::json& fields) { log.event(name, fields); });
+}
 
 void register_pass(CLI::App& app, Output& out) {
   auto* pass = app.add_subcommand("pass", "Rent a public TCP port on a PASS relay (XEP-0003 reverse tunnel)");

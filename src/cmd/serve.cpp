@@ -13,6 +13,7 @@
 
 #include "cmd/commands.hpp"
 #include "cmd/common.hpp"
+#include "cmd/pass.hpp"
 #include "password.hpp"
 #include "server/accounts.hpp"
 #include "server/certificate.hpp"
@@ -40,6 +41,7 @@ struct ServeOptions {
   std::string turn_secret_file;
   long long max_stanza_bytes = -1, idle_timeout = -1, auth_timeout = -1, max_conn_per_ip = -1;
   std::string component, router, component_secret_file;
+  PassServeOptions pass;  ///< --pass-* (PASS relay, XEP-0003)
 };
 
 struct UserOptions {
@@ -199,6 +201,8 @@ void run_component(const ServeOptions& o, server::ServeConfig cfg, Output& out) 
   co.port = hp.port ? hp.port : 5347;
   co.secret = secret;
   server::ComponentLink link(io, co, cfg.external_services, log, out);
+  if (auto pass = make_pass_service(o.pass, cfg.listen.empty() ? "127.0.0.1" : cfg.listen.front(), log))
+    link.core().add_service(std::move(pass), &io);
   Result<void> result;
   int stop_signal = 0;
   asio::signal_set sigs(io, SIGTERM, SIGINT, SIGHUP);
@@ -310,6 +314,10 @@ void run_serve(const ServeOptions& o, Output& out) {
                           {"accounts_file", cfg.accounts_file},
                           {"proxy_protocol", cfg.proxy_protocol},
                           {"pid", ::getpid()}};
+  if (auto pass = make_pass_service(o.pass, first_addr, log)) {
+    ready["pass"] = {{"jid", pass->name() + "." + domain}, {"range", o.pass.range}};
+    hub.add_service(std::move(pass));
+  }
   if (!o.port_file.empty()) write_port_file(o.port_file, ready);
   if (out.json()) {
     out.write_json(ready);
@@ -395,6 +403,7 @@ void register_serve(CLI::App& app, Output& out) {
   auto* sub = app.add_subcommand("serve", "Run a small XMPP server (SIC, STUN lists, ping) or a component");
   sub->require_subcommand(0, 1);
   add_server_options(*sub, *opts);
+  add_pass_serve_options(*sub, opts->pass);
   const char* net = "Listeners";
   sub->add_option("--listen", opts->listen, "Listen on ADDR (repeatable; default 127.0.0.1 and ::1)")
       ->group(net)

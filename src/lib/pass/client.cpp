@@ -384,6 +384,11 @@ Result<std::unique_ptr<Listener>> Listener::open(Link& link, ListenOptions o, Tr
   impl->ep.port = *res->server->port;
   impl->ep.expires = o.expire;
   impl->ep.service = impl->service;
+  // Directed presence: a router (component mode) then tells the service when this session ends,
+  // so the port is freed even if this process dies without sending close.
+  xml::Element presence("presence", "jabber:client");
+  presence.set("to", impl->service);
+  link.send(presence);
   auto* raw = impl.get();
   link.on_stanza([raw](const xml::Element& st) { return raw->handle(st); });
   impl->io_thread = std::thread([raw] { raw->io.run(); });
@@ -410,6 +415,7 @@ Result<void> Listener::run(const std::function<void(const Event&)>& on_event,
       on_event(e);
     }
     m.pending_events.clear();
+    if (!r && r.error().category == Category::Interrupted && stop()) break;
     if (!r) {
       m.link.on_stanza({});
       return fail(r.error());
@@ -423,9 +429,37 @@ Result<void> Listener::run(const std::function<void(const Event&)>& on_event,
 }
 
 Result<void> Listener::close(Deadline deadline) {
-  if (impl_->finished) return {};
-  impl_->finished = true;
-  return close_listener(impl_->link, impl_->service, impl_->ep.ip, impl_->ep.port, deadline);
+  auto& m = *impl_;
+  if (m.finished) return {};
+  m.finished = true;
+  // Not link.request(): this runs after Ctrl-C too, when a request would give up at once. The
+  // reply is picked up by id while the connection keeps being served.
+  xep0003::Query q;
+  q.close = true;
+  q.proxy = xep0003::Endpoint{m.ep.ip, m.ep.port};
+  const std::string id = "pass-close-" + std::to_string(m.ep.port);
+  std::optional<xml::Element> reply;
+  m.link.on_stanza([&](const xml::Element& st) {
+    if (st.name == "iq" && st.attr_or("id") == id) {
+      reply = st;
+      return true;
+    }
+    return m.handle(st);
+  });
+  m.link.send(xep0003::make_iq("set", id, "", m.service, q));
+  while (!reply && !deadline.expired()) {
+    auto r = m.link.poll(std::chrono::milliseconds(50));
+    if (!r && r.error().category != Category::Interrupted) break;
+  }
+  m.link.on_stanza({});
+  if (!reply) return fail(Category::Timeout, "no answer to the close control from " + m.service);
+  if (reply->attr_or("type") == "error") {
+    auto e = xep0003::parse_error(*reply);
+    Error err(Category::Remote, m.service + " refused the close: " + e.condition);
+    err.stanza = e;
+    return fail(std::move(err));
+  }
+  return {};
 }
 
 Result<void> close_listener(Link& link, const std::string& service, const std::string& ip,

@@ -31,14 +31,14 @@ std::string bare_jid(std::string_view jid) {
 Registry::Registry(PortPool& pool, Limits limits, std::string public_ip)
     : pool_(pool), limits_(limits), public_ip_(normalize_ip(public_ip)) {}
 
-tl::expected<Listener, PassError> Registry::register_listener(const std::string& owner,
+tl::expected<Registration, PassError> Registry::register_listener(const std::string& owner,
                                                               const xep0003::Query& q,
                                                               TimePoint now,
                                                               const TryPort& try_port) {
   // pass.md §9: controls that make no sense in a registration are refused, not ignored.
   if (q.close || q.proxy || q.server || q.client) return tl::unexpected(PassError::BadRequest);
   if (q.expire && !q.expire_seconds) return tl::unexpected(PassError::BadRequest);
-  Listener l;
+  Registration l;
   l.owner = owner;
   l.owner_bare = bare_jid(owner);
   PoolError why{};
@@ -66,7 +66,7 @@ tl::expected<Pending, Refusal> Registry::incoming(std::uint16_t listener_port,
                                                   std::string token) {
   auto it = listeners_.find(listener_port);
   if (it == listeners_.end()) return tl::unexpected(Refusal::NoListener);
-  const Listener& l = it->second;
+  const Registration& l = it->second;
   std::size_t account_pending = 0;
   for (const auto& [id, p] : pending_)
     if (p.owner_bare == l.owner_bare) ++account_pending;
@@ -238,7 +238,7 @@ std::optional<TimePoint> Registry::next_deadline() const {
   return t;
 }
 
-const Listener* Registry::listener(std::uint16_t port) const {
+const Registration* Registry::listener(std::uint16_t port) const {
   auto it = listeners_.find(port);
   return it == listeners_.end() ? nullptr : &it->second;
 }

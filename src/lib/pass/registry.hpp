@@ -27,7 +27,7 @@ struct Limits {
 };
 
 /// A registered listener (one `<server/>` port).
-struct Listener {
+struct Registration {
   std::uint64_t id = 0;
   std::string owner;       ///< full JID that registered it (gets the notices)
   std::string owner_bare;  ///< quota and permission key
@@ -75,7 +75,7 @@ class Registry {
   /// A registration from owner (XEP-0003 §2) at now; try_port binds a candidate. Errors:
   /// BadRequest (close/proxy/server/client in the set), NoPorts (range exhausted or the
   /// account's port quota is used up; both are 502 "try again later").
-  tl::expected<Listener, xep0003::PassError> register_listener(const std::string& owner,
+  tl::expected<Registration, xep0003::PassError> register_listener(const std::string& owner,
                                                                const xep0003::Query& q,
                                                                TimePoint now,
                                                                const TryPort& try_port);
@@ -97,7 +97,7 @@ class Registry {
 
   struct Collected {
     Pending pending;
-    std::optional<Listener> oneshot_closed;  ///< set when this was a oneshot's connection
+    std::optional<Registration> oneshot_closed;  ///< set when this was a oneshot's connection
   };
   /// The owner connected to the rendezvous port of pending_id: it becomes an active relay. A
   /// oneshot listener closes here (XEP-0003 §4.2).
@@ -108,7 +108,7 @@ class Registry {
   void relay_ended(const std::string& owner_bare);
 
   struct Closed {
-    Listener listener;
+    Registration listener;
     std::vector<Pending> dropped;  ///< pending connections of that listener, dropped
   };
   /// A close control (XEP-0003 §4.3) from requester. Checks in pass.md §7 order: no <proxy/> →
@@ -118,14 +118,14 @@ class Registry {
                                                  const xep0003::Query& q);
 
   struct Due {
-    std::vector<Listener> expired;   ///< closed by expiry: notify the owner (§4.1)
+    std::vector<Registration> expired;   ///< closed by expiry: notify the owner (§4.1)
     std::vector<Pending> timed_out;  ///< not collected within the accept window: drop
   };
   /// Apply every deadline up to now.
   Due advance(TimePoint now);
 
   struct Gone {
-    std::vector<Listener> listeners;
+    std::vector<Registration> listeners;
     std::vector<Pending> pending;
   };
   /// The owner's session full_jid ended: its listeners close and its pending connections drop.
@@ -134,7 +134,7 @@ class Registry {
   /// The earliest expiry or accept deadline, if any.
   std::optional<TimePoint> next_deadline() const;
 
-  const Listener* listener(std::uint16_t port) const;
+  const Registration* listener(std::uint16_t port) const;
   const Pending* pending(std::uint64_t id) const;
   std::size_t listeners() const { return listeners_.size(); }
   std::size_t pending_count() const { return pending_.size(); }
@@ -150,7 +150,7 @@ class Registry {
   Limits limits_;
   std::string public_ip_;
   std::uint64_t next_id_ = 1;
-  std::map<std::uint16_t, Listener> listeners_;  // by port
+  std::map<std::uint16_t, Registration> listeners_;  // by port
   std::map<std::uint64_t, Pending> pending_;     // by id
   std::map<std::string, std::size_t> relays_;    // active relays by bare JID
   std::size_t relays_total_ = 0;                 // active relays

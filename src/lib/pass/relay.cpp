@@ -62,9 +62,25 @@ bool is_socket(int fd) {
   return fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode);
 }
 
+// One descriptor of a relay. Regular files cannot be polled (epoll refuses them) but never
+// block either: they get no stream_descriptor and their waits return at once.
+struct Fd {
+  int fd = -1;
+  std::unique_ptr<stream_descriptor> desc;
+  bool socket = false;
+  bool closed = false;
+  void close() {
+    if (closed) return;
+    closed = true;
+    asio::error_code ec;
+    if (desc) desc->close(ec);
+    else ::close(fd);
+  }
+};
+
 struct Direction {
-  stream_descriptor* in = nullptr;
-  stream_descriptor* out = nullptr;
+  Fd* in = nullptr;
+  Fd* out = nullptr;
   int pipe_r = -1, pipe_w = -1;
   bool splice_in = true, splice_out = true;
   bool done = false;
@@ -115,29 +131,31 @@ class Relay : public std::enable_shared_from_this<Relay> {
   }
 
  private:
-  stream_descriptor* adopt(int fd) {
-    descs_.push_back(std::make_unique<stream_descriptor>(io_, fd));
-    asio::error_code ec;
-    descs_.back()->non_blocking(true, ec);
-    sockets_.push_back(is_socket(fd));
-    return descs_.back().get();
+  Fd* adopt(int fd) {
+    auto f = std::make_unique<Fd>();
+    f->fd = fd;
+    f->socket = is_socket(fd);
+    struct stat st {};
+    if (!(fstat(fd, &st) == 0 && S_ISREG(st.st_mode))) {
+      f->desc = std::make_unique<stream_descriptor>(io_);
+      asio::error_code ec;
+      f->desc->assign(fd, ec);
+      if (ec) f->desc.reset();
+      else f->desc->non_blocking(true, ec);
+    }
+    fds_.push_back(std::move(f));
+    return fds_.back().get();
   }
 
-  bool out_is_socket(const Direction& d) const {
-    for (std::size_t i = 0; i < descs_.size(); ++i)
-      if (descs_[i].get() == d.out) return sockets_[i];
-    return false;
-  }
-
-  asio::awaitable<void> wait(stream_descriptor* s, stream_descriptor::wait_type w) {
+  asio::awaitable<void> wait(Fd* f, stream_descriptor::wait_type w) {
     // A cancel() only reaches waits already queued: one started after abort must not block.
     if (aborted_) throw asio::system_error(asio::error::operation_aborted);
-    co_await s->async_wait(w, asio::use_awaitable);
+    if (f->desc) co_await f->desc->async_wait(w, asio::use_awaitable);
   }
 
   // Move pending bytes from the pipe (or the copy buffer) to out. Returns false on error.
   asio::awaitable<bool> flush(Direction& d, std::size_t left, std::size_t off) {
-    const int out = d.out->native_handle();
+    const int out = d.out->fd;
     while (left > 0) {
       ssize_t w;
       if (!d.buf.empty()) {
@@ -181,7 +199,7 @@ class Relay : public std::enable_shared_from_this<Relay> {
 
   asio::awaitable<void> pump(int index) {
     Direction& d = dirs_[index];
-    const int in = d.in->native_handle();
+    const int in = d.in->fd;
     if (d.pipe_r < 0) d.buf.resize(kCopyBuffer);
     for (;;) {
       if (aborted_) co_return;
@@ -225,11 +243,10 @@ class Relay : public std::enable_shared_from_this<Relay> {
       }
     }
     // FIN from in: pass the half-close on.
-    if (out_is_socket(d)) {
-      ::shutdown(d.out->native_handle(), SHUT_WR);
+    if (d.out->socket) {
+      ::shutdown(d.out->fd, SHUT_WR);
     } else if (d.out != d.in) {
-      asio::error_code ec;
-      d.out->close(ec);
+      d.out->close();
     }
     d.done = true;
   }
@@ -255,13 +272,13 @@ class Relay : public std::enable_shared_from_this<Relay> {
     if (aborted_) return;
     aborted_ = true;
     asio::error_code ec;
-    for (auto& s : descs_) s->cancel(ec);
+    for (auto& f : fds_)
+      if (f->desc) f->desc->cancel(ec);
   }
 
   void finish() {
     half_close_timer_.cancel();
-    asio::error_code ec;
-    for (auto& s : descs_) s->close(ec);
+    for (auto& f : fds_) f->close();
     if (opts_.counters) --opts_.counters->relays;
     RelayResult r{dirs_[0].bytes, dirs_[1].bytes, failed_};
     if (done_) done_(r);
@@ -270,8 +287,7 @@ class Relay : public std::enable_shared_from_this<Relay> {
   asio::io_context& io_;
   RelayOptions opts_;
   std::function<void(const RelayResult&)> done_;
-  std::vector<std::unique_ptr<stream_descriptor>> descs_;
-  std::vector<bool> sockets_;
+  std::vector<std::unique_ptr<Fd>> fds_;
   Direction dirs_[2];
   asio::steady_timer half_close_timer_;
   int ended_ = 0;

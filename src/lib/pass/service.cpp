@@ -23,6 +23,7 @@ using asio::ip::tcp;
 using xep0003::PassError;
 using Clock = std::chrono::steady_clock;
 constexpr std::size_t kTokenLength = 32;  // hex digits
+constexpr std::size_t kMaxEarly = 8;      // collectors held per pending connection
 
 std::string random_hex(std::size_t bytes) {
   std::vector<unsigned char> buf(bytes);
@@ -81,7 +82,9 @@ struct PassService::Impl : std::enable_shared_from_this<Impl> {
     PendingIo(asio::io_context& io) : client(io), rendezvous(io) {}
     tcp::socket client;
     tcp::acceptor rendezvous;
-    std::optional<tcp::socket> early;  // a collector that came before the owner's result
+    // Collectors that came before the owner's result (bounded: a third party must not be able
+    // to fill the slots and lock the owner out, so the owner's token decides among them).
+    std::vector<std::shared_ptr<tcp::socket>> early;
     std::vector<std::shared_ptr<tcp::socket>> verifying;
     std::string owner_ip;  // "" = unknown (component mode)
   };
@@ -198,8 +201,13 @@ struct PassService::Impl : std::enable_shared_from_this<Impl> {
     close_listener(c->listener.port);
     for (const auto& p : c->dropped) drop_io(p.id);
     reply_result(iq, {});
-    event("pass_closed", {{"owner", c->listener.owner}, {"port", c->listener.port},
-                          {"reason", reason_name(CloseReason::Closed)}});
+    if (o.full_jid != c->listener.owner) {
+      // Closed from another session of the account: tell the one that gets the notices.
+      notify_closed(c->listener, CloseReason::Closed);
+    } else {
+      event("pass_closed", {{"owner", c->listener.owner}, {"port", c->listener.port},
+                            {"reason", reason_name(CloseReason::Closed)}});
+    }
     reschedule();
   }
 
@@ -211,7 +219,7 @@ struct PassService::Impl : std::enable_shared_from_this<Impl> {
     listeners.erase(it);
   }
 
-  void notify_closed(const Listener& l, CloseReason why) {
+  void notify_closed(const Registration& l, CloseReason why) {
     xep0003::Query q;
     q.close = true;
     q.proxy = ep(l.port);
@@ -287,8 +295,8 @@ struct PassService::Impl : std::enable_shared_from_this<Impl> {
                      {"reason", "address"}});
         c.close(e2);
       } else if (!p->accepted) {
-        if (pio->early) c.close(e2);  // at most one early collector is held
-        else pio->early.emplace(std::move(c));
+        if (pio->early.size() >= kMaxEarly) c.close(e2);
+        else pio->early.push_back(std::make_shared<tcp::socket>(std::move(c)));
       } else {
         self->verify(id, pio, std::make_shared<tcp::socket>(std::move(c)));
       }
@@ -332,7 +340,7 @@ struct PassService::Impl : std::enable_shared_from_this<Impl> {
     }
     pendings.erase(id);
     pio->rendezvous.close(ec);
-    if (pio->early) pio->early->close(ec);
+    for (auto& v : pio->early) v->close(ec);
     for (auto& v : pio->verifying) v->close(ec);
     collector.set_option(tcp::no_delay(true), ec);
     pio->client.set_option(tcp::no_delay(true), ec);
@@ -378,14 +386,17 @@ struct PassService::Impl : std::enable_shared_from_this<Impl> {
     auto& pio = *it->second;
     pio.client.close(ec);
     pio.rendezvous.close(ec);
-    if (pio.early) pio.early->close(ec);
+    for (auto& v : pio.early) v->close(ec);
     for (auto& v : pio.verifying) v->close(ec);
     pendings.erase(it);
   }
 
-  void on_reply(const xml::Element& iq, const server::Origin& o) {
+  // Returns false for replies that are not to this service's notices (in component mode other
+  // services share the JID).
+  bool on_reply(const xml::Element& iq, const server::Origin& o) {
     const auto type = iq.attr_or("type");
     const auto id = iq.attr_or("id");
+    if (id.rfind("pass-", 0) != 0) return false;
     if (type == "result") {
       bool echo = false;
       if (const auto* qe = xep0003::find_query(iq)) {
@@ -393,18 +404,22 @@ struct PassService::Impl : std::enable_shared_from_this<Impl> {
         echo = q && q->token.has_value();
       }
       auto p = reg.accept(o.full_jid, id, echo);
-      if (!p) return;
+      if (!p) return true;
       event("pass_accepted", {{"owner", p->owner}, {"proxy_port", p->proxy_port},
                               {"token", p->token_required}});
       auto it = pendings.find(p->id);
-      if (it != pendings.end() && it->second->early) {
-        auto c = std::make_shared<tcp::socket>(std::move(*it->second->early));
-        it->second->early.reset();
-        verify(p->id, it->second, c);
+      if (it != pendings.end()) {
+        auto pio = it->second;
+        auto early = std::move(pio->early);
+        pio->early.clear();
+        for (auto& c : early) {
+          if (!reg.pending(p->id)) break;  // collected by an earlier one
+          verify(p->id, pio, c);
+        }
       }
     } else {
       auto p = reg.deny(o.full_jid, id);
-      if (!p) return;
+      if (!p) return true;
       ++denied;
       drop_io(p->id);
       auto err = xep0003::parse_error(iq);
@@ -412,6 +427,7 @@ struct PassService::Impl : std::enable_shared_from_this<Impl> {
                             {"client", p->client.ip}, {"condition", err.condition}});
       reschedule();
     }
+    return true;
   }
 
   // --- timers ----------------------------------------------------------------------------
@@ -500,10 +516,7 @@ void PassService::attach(server::ServiceHost& host) {
 bool PassService::on_stanza(const xml::Element& st, const server::Origin& origin) {
   if (!impl_->host || st.name != "iq") return false;
   const auto type = st.attr_or("type");
-  if (type == "result" || type == "error") {
-    impl_->on_reply(st, origin);
-    return true;
-  }
+  if (type == "result" || type == "error") return impl_->on_reply(st, origin);
   const auto* qe = xep0003::find_query(st);
   if (!qe) return false;
   auto q = xep0003::parse_query(*qe);

@@ -452,6 +452,36 @@ TEST_CASE("service: another account cannot collect or hijack", "[pass][service]"
   ::close(client);
 }
 
+TEST_CASE("service: early squatters on the rendezvous port cannot lock the owner out",
+          "[pass][service]") {
+  Harness h;
+  auto port = h.register_port();
+  int client = tcp_connect(port);
+  REQUIRE(client >= 0);
+  auto n = h.notice();
+  REQUIRE(n);
+  auto q = *xep0003::parse_query(*xep0003::find_query(*n));
+  // Squatters connect (and send junk) before the owner, who connects before its result lands.
+  std::vector<int> thieves;
+  for (int i = 0; i < 3; ++i) {
+    int t = tcp_connect(*q.proxy->port);
+    REQUIRE(t >= 0);
+    write_all(t, "ffffffffffffffffffffffffffffffff", 32);
+    thieves.push_back(t);
+  }
+  auto echo = h.collect_and_echo(*n);
+  h.accept(*n);
+  write_all(client, "owner", 5);
+  ::shutdown(client, SHUT_WR);
+  CHECK(read_until_eof(client, 100) == "owner");
+  for (int t : thieves) {
+    CHECK(sees_eof(t, 3s));
+    ::close(t);
+  }
+  echo.join();
+  ::close(client);
+}
+
 TEST_CASE("service: the owner's address binds the rendezvous port", "[pass][service]") {
   Harness h;
   // Alice registered from 127.0.0.2; a collector from 127.0.0.1 is refused.

@@ -1,0 +1,608 @@
+// SPDX-License-Identifier: MIT
+// PASS (XEP-0003) end to end: `xnet serve --pass-range` (and component mode under Prosody) with
+// `xnet pass listen|close`, a local echo server and plain TCP clients, all on 127.0.0.1.
+#include <catch2/catch.hpp>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <csignal>
+#include <fstream>
+#include <future>
+#include <random>
+#include <sstream>
+#include <thread>
+
+#include <openssl/sha.h>
+
+#include "support/process.hpp"
+#include "support/prosody.hpp"
+#include "support/serve_fixture.hpp"
+
+using namespace xnet::test;
+using namespace std::chrono_literals;
+using nlohmann::json;
+
+namespace {
+
+constexpr const char* kPassword = "pass-test-secret";
+
+int tcp_connect(std::uint16_t port, const char* ip = "127.0.0.1") {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  inet_pton(AF_INET, ip, &a.sin_addr);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+bool write_all(int fd, const char* p, std::size_t n) {
+  while (n > 0) {
+    ssize_t w = ::send(fd, p, n, MSG_NOSIGNAL);
+    if (w <= 0) return false;
+    p += w;
+    n -= static_cast<std::size_t>(w);
+  }
+  return true;
+}
+
+std::string read_until_eof(int fd, std::size_t max, std::chrono::milliseconds budget = 30s) {
+  std::string out;
+  auto end = std::chrono::steady_clock::now() + budget;
+  std::vector<char> buf(1 << 16);
+  while (out.size() < max && std::chrono::steady_clock::now() < end) {
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 100) <= 0) continue;
+    ssize_t n = ::read(fd, buf.data(), buf.size());
+    if (n <= 0) break;
+    out.append(buf.data(), static_cast<std::size_t>(n));
+  }
+  return out;
+}
+
+bool sees_eof(int fd, std::chrono::milliseconds budget) {
+  auto end = std::chrono::steady_clock::now() + budget;
+  char buf[4096];
+  while (std::chrono::steady_clock::now() < end) {
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 50) <= 0) continue;
+    if (::read(fd, buf, sizeof buf) <= 0) return true;
+  }
+  return false;
+}
+
+std::string sha256(const std::string& s) {
+  unsigned char md[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(s.data()), s.size(), md);
+  std::ostringstream os;
+  for (auto c : md) os << std::hex << (c >> 4) << (c & 15);
+  return os.str();
+}
+
+std::string random_bytes(std::size_t n, unsigned seed) {
+  std::string s(n, '\0');
+  std::mt19937_64 rng(seed);
+  for (std::size_t i = 0; i < n; i += 8) {
+    auto v = rng();
+    for (std::size_t k = 0; k < 8 && i + k < n; ++k) s[i + k] = static_cast<char>(v >> (8 * k));
+  }
+  return s;
+}
+
+/// Send data, half-close, read everything back (the far end echoes).
+std::string round_trip(int fd, const std::string& data) {
+  std::thread w([&] {
+    write_all(fd, data.data(), data.size());
+    ::shutdown(fd, SHUT_WR);
+  });
+  auto back = read_until_eof(fd, data.size() + 1);
+  w.join();
+  return back;
+}
+
+/// A TCP echo server on 127.0.0.1 (a thread per connection), stopped on destruction.
+class EchoServer {
+ public:
+  EchoServer() {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int one = 1;
+    setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+    REQUIRE(::listen(fd_, 64) == 0);
+    socklen_t len = sizeof a;
+    getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
+    port_ = ntohs(a.sin_port);
+    thread_ = std::thread([this] { loop(); });
+  }
+  ~EchoServer() {
+    stop_ = true;
+    thread_.join();
+    for (auto& t : workers_) t.join();
+    ::close(fd_);
+  }
+  std::uint16_t port() const { return port_; }
+  std::string target() const { return "127.0.0.1:" + std::to_string(port_); }
+  int accepted() const { return accepted_; }
+
+ private:
+  void loop() {
+    while (!stop_) {
+      pollfd p{fd_, POLLIN, 0};
+      if (::poll(&p, 1, 50) <= 0) continue;
+      int c = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+      if (c < 0) continue;
+      ++accepted_;
+      workers_.emplace_back([this, c] {
+        std::vector<char> buf(1 << 16);
+        while (!stop_) {
+          pollfd p{c, POLLIN, 0};
+          if (::poll(&p, 1, 50) <= 0) continue;
+          ssize_t n = ::read(c, buf.data(), buf.size());
+          if (n <= 0) break;
+          if (!write_all(c, buf.data(), static_cast<std::size_t>(n))) break;
+        }
+        ::shutdown(c, SHUT_WR);
+        ::close(c);
+      });
+    }
+  }
+  int fd_ = -1;
+  std::uint16_t port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> accepted_{0};
+  std::thread thread_;
+  std::vector<std::thread> workers_;
+};
+
+struct Server {
+  std::string address;  // --server
+  std::string ca;       // --ca-file
+};
+
+/// A running `xnet --json pass listen ...` whose JSON lines land in a file.
+class Listen {
+ public:
+  Listen(const Server& s, const std::string& user, std::vector<std::string> args, bool expect_ready = true)
+      : dir_("xnet-pass-listen") {
+    std::vector<std::string> argv{xnet_binary(), "--json", "pass", "listen", "--jid", user + "@localhost",
+                                  "--server", s.address, "--ca-file", s.ca, "--port-file",
+                                  (dir_.path() / "endpoint").string()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    Process::Options po;
+    po.stdout_file = dir_.path() / "stdout";
+    po.stderr_file = dir_.path() / "stderr";
+    po.env["XNET_PASSWORD"] = kPassword;
+    po.env["XDG_CONFIG_HOME"] = (dir_.path() / "config").string();
+    proc_ = std::make_unique<Process>(argv, po);
+    if (!expect_ready) return;
+    REQUIRE(wait_for_file(dir_.path() / "endpoint", 15s));
+    auto ep = read_file(dir_.path() / "endpoint");
+    INFO(ep);
+    auto colon = ep.rfind(':');
+    REQUIRE(colon != std::string::npos);
+    ip_ = ep.substr(0, colon);
+    port_ = static_cast<std::uint16_t>(std::stoi(ep.substr(colon + 1)));
+    auto first = wait_event([](const json& j) { return j["event"] == "listening"; });
+    REQUIRE(first);
+    CHECK((*first)["port"] == port_);
+  }
+
+  std::uint16_t port() const { return port_; }
+  const std::string& ip() const { return ip_; }
+  std::string endpoint() const { return ip_ + ":" + std::to_string(port_); }
+  Process& process() { return *proc_; }
+  std::string err() const { return read_file(dir_.path() / "stderr"); }
+
+  std::vector<json> events() const {
+    std::vector<json> out;
+    std::istringstream in(read_file(dir_.path() / "stdout"));
+    std::string line;
+    while (std::getline(in, line))
+      if (!line.empty()) out.push_back(json::parse(line));
+    return out;
+  }
+
+  std::optional<json> wait_event(const std::function<bool(const json&)>& pred,
+                                 std::chrono::milliseconds budget = 10s) const {
+    auto end = std::chrono::steady_clock::now() + budget;
+    do {
+      for (auto& e : events())
+        if (pred(e)) return e;
+      std::this_thread::sleep_for(20ms);
+    } while (std::chrono::steady_clock::now() < end);
+    return std::nullopt;
+  }
+
+ private:
+  TempDir dir_;
+  std::unique_ptr<Process> proc_;
+  std::string ip_;
+  std::uint16_t port_ = 0;
+};
+
+ServeFixtureOptions serve_options(std::vector<std::string> extra = {}) {
+  ServeFixtureOptions o;
+  o.users = {{"alice", kPassword}, {"bob", kPassword}};
+  auto base = free_port();
+  base = static_cast<std::uint16_t>(std::min<int>(base, 65535 - 200));
+  o.extra_args = {"--pass-range", std::to_string(base) + "-" + std::to_string(base + 199)};
+  o.extra_args.insert(o.extra_args.end(), extra.begin(), extra.end());
+  return o;
+}
+
+RunResult close_as(const Server& s, const std::string& user, const std::string& endpoint) {
+  return run_xnet({"--json", "pass", "close", endpoint, "--jid", user + "@localhost", "--server", s.address,
+                   "--ca-file", s.ca},
+                  {{"XNET_PASSWORD", kPassword}});
+}
+
+bool refused_within(std::uint16_t port, std::chrono::milliseconds budget) {
+  auto end = std::chrono::steady_clock::now() + budget;
+  while (std::chrono::steady_clock::now() < end) {
+    int fd = tcp_connect(port);
+    if (fd < 0) return true;
+    ::close(fd);
+    std::this_thread::sleep_for(50ms);
+  }
+  return false;
+}
+
+auto is_event(const std::string& name) {
+  return [name](const json& j) { return j["event"] == name; };
+}
+
+}  // namespace
+
+TEST_CASE("pass: 8 MiB through serve + listen --forward with equal checksums", "[integration][pass]") {
+  ServeFixture serve(serve_options());
+  Server s{serve.server(), serve.cert()};
+  EchoServer echo;
+  Listen l(s, "alice", {"--forward", echo.target()});
+  CHECK(l.ip() == "127.0.0.1");
+  int c = tcp_connect(l.port());
+  REQUIRE(c >= 0);
+  const auto data = random_bytes(8 * 1024 * 1024, 1);
+  auto back = round_trip(c, data);
+  ::close(c);
+  CHECK(back.size() == data.size());
+  CHECK(sha256(back) == sha256(data));
+  auto closed = l.wait_event(is_event("closed"));
+  REQUIRE(closed);
+  CHECK((*closed)["bytes_in"] == data.size());
+  CHECK((*closed)["bytes_out"] == data.size());
+  CHECK((*closed)["client_ip"] == "127.0.0.1");
+  REQUIRE(l.wait_event(is_event("incoming")));
+  REQUIRE(l.wait_event(is_event("accepted")));
+  // The service logged its counters.
+  CHECK(serve.wait_log("pass_relay_closed"));
+  CHECK(serve.log().find("\"bytes\":" + std::to_string(2 * data.size())) != std::string::npos);
+}
+
+TEST_CASE("pass: several concurrent connections", "[integration][pass]") {
+  ServeFixture serve(serve_options());
+  Server s{serve.server(), serve.cert()};
+  EchoServer echo;
+  Listen l(s, "alice", {"--forward", echo.target()});
+  constexpr int kN = 6;
+  std::vector<std::future<bool>> results;
+  for (int i = 0; i < kN; ++i) {
+    results.push_back(std::async(std::launch::async, [&, i] {
+      int c = tcp_connect(l.port());
+      if (c < 0) return false;
+      auto data = random_bytes(1024 * 1024 + static_cast<std::size_t>(i), 10 + i);
+      auto back = round_trip(c, data);
+      ::close(c);
+      return sha256(back) == sha256(data);
+    }));
+  }
+  for (auto& r : results) CHECK(r.get());
+  CHECK(echo.accepted() == kN);
+  auto evs = l.events();
+  CHECK(std::count_if(evs.begin(), evs.end(), is_event("closed")) == kN);
+}
+
+TEST_CASE("pass: oneshot closes after the first connection", "[integration][pass]") {
+  ServeFixture serve(serve_options());
+  Server s{serve.server(), serve.cert()};
+  EchoServer echo;
+  Listen l(s, "alice", {"--forward", echo.target(), "--oneshot"});
+  int c = tcp_connect(l.port());
+  REQUIRE(c >= 0);
+  CHECK(round_trip(c, "one") == "one");
+  ::close(c);
+  auto done = l.wait_event(is_event("listener_closed"));
+  REQUIRE(done);
+  CHECK((*done)["reason"] == "oneshot");
+  CHECK(refused_within(l.port(), 3s));
+  auto rc = l.process().wait(10s);
+  REQUIRE(rc);
+  CHECK(*rc == 0);
+}
+
+TEST_CASE("pass: expire notice arrives and the port stops accepting", "[integration][pass]") {
+  ServeFixture serve(serve_options());
+  Server s{serve.server(), serve.cert()};
+  EchoServer echo;
+  Listen l(s, "alice", {"--forward", echo.target(), "--expire", "1"});
+  auto first = l.events().front();
+  CHECK(first["expires"] == 1);
+  auto e = l.wait_event(is_event("expired"), 5s);
+  REQUIRE(e);
+  CHECK((*e)["port"] == l.port());
+  CHECK(tcp_connect(l.port()) == -1);
+  auto rc = l.process().wait(10s);
+  REQUIRE(rc);
+  CHECK(*rc == 0);
+}
+
+TEST_CASE("pass: close and its error conditions", "[integration][pass]") {
+  ServeFixture serve(serve_options());
+  Server s{serve.server(), serve.cert()};
+  EchoServer echo;
+  Listen l(s, "alice", {"--forward", echo.target()});
+
+  // Another account may not close it: not-authorized (401), exit 77.
+  auto r = close_as(s, "bob", l.endpoint());
+  CHECK(r.exit_code == 77);
+  auto j = r.json();
+  CHECK(j["error"]["stanza_error"]["condition"] == "not-authorized");
+  CHECK(j["error"]["hint"] == "port not registered to your JID");
+  // Wrong IP: not-allowed (405).
+  r = close_as(s, "alice", "127.0.0.9:" + std::to_string(l.port()));
+  CHECK(r.exit_code == 81);
+  CHECK(r.json()["error"]["stanza_error"]["condition"] == "not-allowed");
+  // No such listener: item-not-found (404).
+  r = close_as(s, "alice", "127.0.0.1:1");
+  CHECK(r.exit_code == 81);
+  CHECK(r.json()["error"]["stanza_error"]["condition"] == "item-not-found");
+  // Bad input never reaches the service.
+  r = close_as(s, "alice", "127.0.0.1");
+  CHECK(r.exit_code == 64);
+  // Still open after the refused closes.
+  int c = tcp_connect(l.port());
+  REQUIRE(c >= 0);
+  CHECK(round_trip(c, "still") == "still");
+  ::close(c);
+  // The owner (from another session) closes it; the listening session is told.
+  r = close_as(s, "alice", l.endpoint());
+  CHECK(r.exit_code == 0);
+  CHECK(r.json()["closed"] == true);
+  CHECK(refused_within(l.port(), 3s));
+  auto done = l.wait_event(is_event("listener_closed"));
+  REQUIRE(done);
+  CHECK((*done)["reason"] == "closed");
+  auto rc = l.process().wait(10s);
+  REQUIRE(rc);
+  CHECK(*rc == 0);
+}
+
+TEST_CASE("pass: a client outside --allow is denied and dropped", "[integration][pass]") {
+  ServeFixture serve(serve_options());
+  Server s{serve.server(), serve.cert()};
+  EchoServer echo;
+  Listen l(s, "alice", {"--forward", echo.target(), "--allow", "10.0.0.0/8", "--allow", "192.0.2.1"});
+  int c = tcp_connect(l.port());
+  REQUIRE(c >= 0);
+  write_all(c, "x", 1);
+  CHECK(sees_eof(c, 5s));
+  ::close(c);
+  auto d = l.wait_event(is_event("denied"));
+  REQUIRE(d);
+  CHECK((*d)["reason"] == "not_allowed");
+  CHECK(echo.accepted() == 0);
+  CHECK(serve.wait_log("pass_denied"));
+  // The port keeps listening after a deny.
+  int again = tcp_connect(l.port());
+  CHECK(again >= 0);
+  ::close(again);
+}
+
+TEST_CASE("pass: an allowed client passes --allow", "[integration][pass]") {
+  ServeFixture serve(serve_options());
+  Server s{serve.server(), serve.cert()};
+  EchoServer echo;
+  Listen l(s, "alice", {"--forward", echo.target(), "--allow", "127.0.0.0/8"});
+  int c = tcp_connect(l.port());
+  REQUIRE(c >= 0);
+  CHECK(round_trip(c, "welcome") == "welcome");
+  ::close(c);
+}
+
+TEST_CASE("pass: a third party cannot collect the owner's connection", "[integration][pass]") {
+  ServeFixture serve(serve_options());
+  Server s{serve.server(), serve.cert()};
+  EchoServer echo;
+  Listen l(s, "alice", {"--forward", echo.target()});
+  // Freeze the owner so the notice waits, then race to the rendezvous port it names.
+  l.process().signal(SIGSTOP);
+  int c = tcp_connect(l.port());
+  REQUIRE(c >= 0);
+  REQUIRE(serve.wait_log("pass_incoming"));
+  auto log = serve.log();
+  auto at = log.rfind("proxy_port=");
+  REQUIRE(at != std::string::npos);
+  auto proxy = static_cast<std::uint16_t>(std::stoi(log.substr(at + 11)));
+  int thief = tcp_connect(proxy);
+  REQUIRE(thief >= 0);
+  write_all(thief, "00000000000000000000000000000000", 32);
+  l.process().signal(SIGCONT);
+  CHECK(sees_eof(thief, 5s));
+  ::close(thief);
+  CHECK(round_trip(c, "mine") == "mine");
+  ::close(c);
+  CHECK(serve.log().find("reason=token") != std::string::npos);
+}
+
+TEST_CASE("pass: quotas hold", "[integration][pass]") {
+  ServeFixture serve(serve_options({"--pass-ports-per-account", "1", "--pass-relays-per-account", "1"}));
+  Server s{serve.server(), serve.cert()};
+  EchoServer echo;
+  Listen l(s, "alice", {"--forward", echo.target()});
+  SECTION("a second port for the same account: service-unavailable (wait), exit 75") {
+    auto r = run_xnet({"--json", "pass", "listen", "--jid", "alice@localhost", "--server", s.address, "--ca-file",
+                       s.ca, "--forward", echo.target()},
+                      {{"XNET_PASSWORD", kPassword}}, std::nullopt, 20s);
+    CHECK(r.exit_code == 75);
+    auto lines = r.json_lines();
+    REQUIRE(!lines.empty());
+    auto err = lines.back()["error"];
+    CHECK(err["stanza_error"]["condition"] == "service-unavailable");
+    CHECK(err["stanza_error"]["type"] == "wait");
+    // Another account still gets one.
+    Listen b(s, "bob", {"--forward", echo.target()});
+    CHECK(b.port() != l.port());
+  }
+  SECTION("one relay per account: a second concurrent client is dropped") {
+    int c1 = tcp_connect(l.port());
+    REQUIRE(c1 >= 0);
+    write_all(c1, "a", 1);
+    char ch = 0;
+    pollfd p{c1, POLLIN, 0};
+    REQUIRE(::poll(&p, 1, 5000) == 1);
+    REQUIRE(::read(c1, &ch, 1) == 1);  // the first relay is up
+    int c2 = tcp_connect(l.port());
+    REQUIRE(c2 >= 0);
+    CHECK(sees_eof(c2, 5s));
+    ::close(c2);
+    CHECK(serve.wait_log("relay_quota"));
+    CHECK(round_trip(c1, "still-here") == "still-here");
+    ::close(c1);
+  }
+}
+
+TEST_CASE("pass: Ctrl-C closes the port and exits 0; a killed owner's port closes too",
+          "[integration][pass]") {
+  ServeFixture serve(serve_options());
+  Server s{serve.server(), serve.cert()};
+  EchoServer echo;
+  {
+    Listen l(s, "alice", {"--forward", echo.target()});
+    l.process().signal(SIGINT);
+    auto rc = l.process().wait(10s);
+    REQUIRE(rc);
+    CHECK(*rc == 0);
+    auto last = l.events().back();
+    CHECK(last["event"] == "listener_closed");
+    CHECK(last["reason"] == "interrupted");
+    CHECK(refused_within(l.port(), 3s));
+  }
+  {
+    Listen l(s, "alice", {"--forward", echo.target()});
+    l.process().signal(SIGKILL);
+    (void)l.process().wait(5s);
+    CHECK(refused_within(l.port(), 10s));
+  }
+}
+
+TEST_CASE("pass: stdio carries one connection", "[integration][pass]") {
+  ServeFixture serve(serve_options());
+  Server s{serve.server(), serve.cert()};
+  TempDir dir("xnet-pass-stdio");
+  auto out = dir / "out";
+  std::vector<std::string> argv{xnet_binary(), "pass", "listen", "--jid", "alice@localhost", "--server", s.address,
+                                "--ca-file", s.ca, "--port-file", (dir / "endpoint").string()};
+  Process::Options po;
+  po.stdout_file = out;
+  po.stderr_file = dir / "err";
+  po.stdin_data = "from-stdin";
+  po.env["XNET_PASSWORD"] = kPassword;
+  po.env["XDG_CONFIG_HOME"] = (dir / "config").string();
+  Process p(argv, po);
+  REQUIRE(wait_for_file(dir / "endpoint", 15s));
+  auto ep = read_file(dir / "endpoint");
+  auto port = static_cast<std::uint16_t>(std::stoi(ep.substr(ep.rfind(':') + 1)));
+  int c = tcp_connect(port);
+  REQUIRE(c >= 0);
+  write_all(c, "to-stdout", 9);
+  ::shutdown(c, SHUT_WR);
+  CHECK(read_until_eof(c, 100, 10s) == "from-stdin");
+  ::close(c);
+  auto rc = p.wait(10s);
+  REQUIRE(rc);
+  CHECK(*rc == 0);
+  CHECK(read_file(out) == "to-stdout");
+  CHECK(read_file(dir / "err").find("127.0.0.1:" + std::to_string(port)) != std::string::npos);
+}
+
+TEST_CASE("pass: --exec runs a process per connection", "[integration][pass]") {
+  ServeFixture serve(serve_options());
+  Server s{serve.server(), serve.cert()};
+  Listen l(s, "alice", {"--exec", "tr a-z A-Z"});
+  for (int i = 0; i < 2; ++i) {
+    int c = tcp_connect(l.port());
+    REQUIRE(c >= 0);
+    CHECK(round_trip(c, "shout") == "SHOUT");
+    ::close(c);
+  }
+  auto closed = l.wait_event(is_event("closed"));
+  REQUIRE(closed);
+  CHECK((*closed)["reason"] == "exit 0");
+}
+
+TEST_CASE("pass: bad options are usage errors", "[integration][pass]") {
+  auto r = run_xnet({"--json", "pass", "listen", "--jid", "alice@localhost", "--allow", "not-an-ip",
+                     "--forward", "127.0.0.1:1"},
+                    {{"XNET_PASSWORD", kPassword}});
+  CHECK(r.exit_code == 64);
+  r = run_xnet({"pass", "listen", "--forward", "127.0.0.1:1", "--exec", "cat"});
+  CHECK(r.exit_code == 64);
+  r = run_xnet({"serve", "--pass-range", "5000-4000", "--listen", "127.0.0.1", "--port", "0"});
+  CHECK(r.exit_code == 64);
+}
+
+TEST_CASE("pass: component mode behind a real Prosody", "[integration][pass][prosody]") {
+  if (auto why = Prosody::unavailable()) {
+    WARN("skipped: " << *why);
+    return;
+  }
+  ProsodyOptions po;
+  po.components = {{"pass.localhost", "component-secret"}};
+  Prosody prosody(po);
+  prosody.add_user("alice", kPassword);
+  TempDir dir("xnet-pass-comp");
+  auto base = std::min<int>(free_port(), 65535 - 100);
+  std::vector<std::string> argv{xnet_binary(), "serve", "--state-dir", (dir / "state").string(), "--component",
+                                "pass.localhost", "--router", "127.0.0.1:" + std::to_string(prosody.component_port()),
+                                "--port-file", (dir / "ready").string(), "--pass-range",
+                                std::to_string(base) + "-" + std::to_string(base + 99), "--pass-public-ip",
+                                "127.0.0.1"};
+  Process::Options o;
+  o.env["XNET_COMPONENT_SECRET"] = "component-secret";
+  o.env["XDG_CONFIG_HOME"] = (dir / "config").string();
+  o.stderr_file = dir / "err";
+  o.stdout_file = dir / "out";
+  Process comp(argv, o);
+  INFO(read_file(dir / "err") << prosody.log());
+  REQUIRE(wait_for_file(dir / "ready", 15s));
+  EchoServer echo;
+  Server s{prosody.server(), prosody.cert()};
+  Listen l(s, "alice", {"--forward", echo.target(), "--service", "pass.localhost"});
+  int c = tcp_connect(l.port());
+  REQUIRE(c >= 0);
+  const auto data = random_bytes(2 * 1024 * 1024, 3);
+  auto back = round_trip(c, data);
+  ::close(c);
+  CHECK(sha256(back) == sha256(data));
+  // Close through the router as well.
+  auto r = run_xnet({"--json", "pass", "close", "127.0.0.1:1", "--service", "pass.localhost", "--jid",
+                     "alice@localhost", "--server", s.address, "--ca-file", s.ca},
+                    {{"XNET_PASSWORD", kPassword}});
+  CHECK(r.exit_code == 81);
+  CHECK(r.json()["error"]["stanza_error"]["condition"] == "item-not-found");
+  l.process().signal(SIGINT);
+  auto rc = l.process().wait(10s);
+  REQUIRE(rc);
+  CHECK(*rc == 0);
+  CHECK(refused_within(l.port(), 5s));
+}
