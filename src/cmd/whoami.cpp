@@ -2,6 +2,7 @@
 // whoami: the address and port the XMPP server sees for this connection (XEP-0279), with a
 // NAT hint from comparing it with the local end of the socket.
 #include <cmath>
+#include <ctime>
 #include <ostream>
 
 #include <CLI/CLI.hpp>
@@ -9,7 +10,9 @@
 #include "cmd/commands.hpp"
 #include "cmd/common.hpp"
 #include "cmd/whoami.hpp"
+#include "stun/probe.hpp"
 #include "util/hostport.hpp"
+#include "xep/extdisco_client.hpp"
 #include "xmpp/whoami.hpp"
 
 namespace xnet::xmpp {
@@ -65,7 +68,110 @@ namespace {
 struct WhoamiOptions {
   ConnectionOptions conn;
   std::string ns;
+  bool stun = false;
+  bool no_stun = false;
 };
+
+// whoami with STUN: the SIC report, the STUN view, or both (then compared).
+struct WhoamiStunReport {
+  std::optional<xmpp::WhoamiReport> sic;
+  std::optional<stun::ExternalView> stun;
+  xmpp::ConnectionInfo conn;
+  std::vector<std::string> warnings;
+  double elapsed_ms = 0;
+};
+
+nlohmann::json stun_json(const stun::ExternalView& v) {
+  return {{"external_ip", v.mapped.ip_string()},
+          {"external_port", v.mapped.port},
+          {"family", v.mapped.family == 6 ? "ipv6" : "ipv4"},
+          {"local_ip", v.local ? nlohmann::json(v.local->ip_string()) : nlohmann::json(nullptr)},
+          {"local_port", v.local ? nlohmann::json(v.local->port) : nlohmann::json(nullptr)},
+          {"nat", v.nat},
+          {"nat_notes", v.notes},
+          {"server", v.server},
+          {"rtt_ms", std::round(v.rtt_ms * 1000) / 1000},
+          {"disagreements", v.disagreements}};
+}
+
+void to_json(nlohmann::json& j, const WhoamiStunReport& r) {
+  if (r.sic) {
+    xmpp::to_json(j, *r.sic);
+    if (r.stun) {
+      j["stun"] = stun_json(*r.stun);
+      auto& notes = j["nat_notes"];
+      for (const auto& n : stun::compare_with_sic(*r.stun, r.sic->external.ip, r.sic->external.port))
+        notes.push_back(n);
+    }
+    for (const auto& w : r.warnings) j["warnings"].push_back(w);
+    return;
+  }
+  j = stun_json(*r.stun);
+  j["jid"] = r.conn.bound_jid;
+  j["via"] = "stun";
+  j["stun_server"] = r.stun->server;
+  j.erase("server");
+  j["server_host"] = r.conn.server_host;
+  j["server_ip"] = r.conn.server_ip;
+  j["server_port"] = r.conn.server_port;
+  j["tls"] = r.conn.tls;
+  j["elapsed_ms"] = std::round(r.elapsed_ms * 10) / 10;
+  j["warnings"] = r.warnings;
+}
+
+void print_text(std::ostream& os, const WhoamiStunReport& r, const Style& s) {
+  if (r.sic) xmpp::print_text(os, *r.sic, s);
+  if (!r.stun) return;
+  const auto& v = *r.stun;
+  auto label = [&](std::string_view l) { os << s.bold() << l << s.reset(); };
+  label(r.sic ? "stun     " : "external ");
+  os << "  " << v.mapped.to_string() << "  (UDP, via STUN " << v.server << ")\n";
+  if (v.local) {
+    label(r.sic ? "stun local" : "local    ");
+    os << (r.sic ? " " : "  ") << v.local->to_string() << "\n";
+  }
+  label(r.sic ? "stun nat " : "nat      ");
+  auto colour = v.nat == "none" ? s.green() : v.nat == "nat" ? s.yellow() : s.dim();
+  os << "  " << colour << v.nat << s.reset() << "\n";
+  for (const auto& n : v.notes) os << "           " << s.dim() << n << s.reset() << "\n";
+  if (r.sic)
+    for (const auto& n : stun::compare_with_sic(v, r.sic->external.ip, r.sic->external.port))
+      os << "           " << s.dim() << n << s.reset() << "\n";
+  for (const auto& d : v.disagreements) os << "           " << s.dim() << d << s.reset() << "\n";
+  if (!r.sic) {
+    label("jid      ");
+    os << "  " << r.conn.bound_jid << "\n";
+  }
+}
+
+// The external address as STUN servers see it, from the servers the XMPP server announces.
+Result<stun::ExternalView> learn_via_stun(xmpp::Session& session, Deadline deadline, Output& out) {
+  const auto& bound = session.info().bound_jid;
+  auto at = bound.find('@');
+  auto slash = bound.find('/');
+  std::string bare = bound.substr(0, slash);
+  std::string domain = at == std::string::npos ? bare : bare.substr(at + 1);
+  auto info = session.disco_info(domain, deadline);
+  if (!info) return fail(info.error());
+  xep0215::DiscoverOptions d;
+  d.server = domain;
+  d.own_bare_jid = bare;
+  d.request_credentials = false;
+  d.now_unix = static_cast<long long>(std::time(nullptr));
+  auto requester = [&](xml::Element iq) { return session.request(std::move(iq), deadline); };
+  auto found = xep0215::discover(*info, requester, d, out);
+  if (!found) return fail(found.error());
+  std::vector<stun::ProbeTarget> targets;
+  for (const auto& f : found->services) {
+    const auto& sv = f.service;
+    if ((sv.type != "stun" && sv.type != "turn") || sv.transport != "udp") continue;
+    targets.push_back(stun::ProbeTarget{sv.host, sv.port, sv.type, sv.transport, std::nullopt});
+  }
+  if (targets.empty()) return fail(Category::NotSupported, "the server announces no STUN server over UDP");
+  stun::ProbeOptions po;
+  po.overall_timeout = std::min(std::chrono::milliseconds(5000), deadline.remaining());
+  return stun::external_address(targets, po, out);
+}
 
 void run_whoami(const WhoamiOptions& o, Output& out) {
   auto deadline = deadline_from(o.conn.timeout);
@@ -74,10 +180,38 @@ void run_whoami(const WhoamiOptions& o, Output& out) {
   std::optional<xep0279::Ns> ns;
   if (o.ns == "0") ns = xep0279::Ns::Sic0;
   if (o.ns == "1") ns = xep0279::Ns::Sic1;
-  auto report = unwrap(xmpp::server_ip_check(session, ns, deadline, out));
-  for (const auto& w : report.warnings) out.warning(w);
+  auto sic = xmpp::server_ip_check(session, ns, deadline, out);
+  const bool no_sic = !sic && sic.error().category == Category::NotSupported;
+  if (!sic && !(no_sic && !o.no_stun)) throw sic.error();
+  if (sic && !o.stun) {
+    for (const auto& w : sic->warnings) out.warning(w);
+    session.close();
+    out.emit(*sic);
+    return;
+  }
+  // --stun, or no SIC on the server: ask the STUN servers it announces (unless --no-stun).
+  WhoamiStunReport rep;
+  rep.conn = session.info();
+  auto started = Deadline::Clock::now();
+  if (no_sic) out.progress(1, "the server has no XEP-0279; asking its STUN servers");
+  auto view = learn_via_stun(session, deadline, out);
   session.close();
-  out.emit(report);
+  if (!view) {
+    if (!sic) {
+      Error e = view.error();
+      e.message = "the server offers no XEP-0279, and STUN gave no answer: " + e.message;
+      throw e;
+    }
+    rep.warnings.push_back("STUN: " + view.error().message);
+  } else {
+    rep.stun = std::move(*view);
+  }
+  if (sic) rep.sic = std::move(*sic);
+  rep.elapsed_ms = std::chrono::duration<double, std::milli>(Deadline::Clock::now() - started).count();
+  if (rep.sic)
+    for (const auto& w : rep.sic->warnings) out.warning(w);
+  for (const auto& w : rep.warnings) out.warning(w);
+  out.emit(rep);
 }
 
 }  // namespace
@@ -89,6 +223,10 @@ void register_whoami(CLI::App& app, Output& out) {
   sub->add_option("--ns", opts->ns, "Force the SIC namespace: 1 (urn:xmpp:sic:1) or 0 (urn:xmpp:sic:0)")
       ->check(quiet(CLI::IsMember({"0", "1"})))
       ->type_name("0|1");
+  auto* stun = sub->add_flag("--stun", opts->stun,
+                             "Also learn the address from the STUN servers the server announces (XEP-0215)");
+  sub->add_flag("--no-stun", opts->no_stun, "Never fall back to STUN when the server lacks XEP-0279")
+      ->excludes(stun);
   sub->callback([opts, &out] { run_whoami(*opts, out); });
 }
 

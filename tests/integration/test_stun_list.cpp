@@ -212,3 +212,52 @@ TEST_CASE("stun-list --probe reports an unreachable STUN server within the budge
   CHECK((cat == "connect" || cat == "timeout"));
   CHECK(r.elapsed_ms < 10000);
 }
+
+TEST_CASE("whoami falls back to STUN when the server lacks XEP-0279", "[integration][stun_list][whoami]") {
+  SKIP_WITHOUT_PEERS();
+  auto& s = good();  // mod_external_services only: no mod_ipcheck
+  auto r = run_xnet({"--json", "whoami", "--jid", "alice@localhost", "--server", s.server(), "--ca-file", s.cert(),
+                     "--timeout", "15"},
+                    kEnv);
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  auto j = r.json();
+  CHECK(j["via"] == "stun");
+  CHECK(j["external_ip"] == "127.0.0.1");
+  REQUIRE(j["external_port"].is_number());
+  CHECK(j["external_port"] == j["local_port"]);
+  CHECK(j["nat"] == "none");
+  CHECK(j["stun_server"] == "127.0.0.1:" + std::to_string(turn().port()));
+
+  auto no = run_xnet({"--json", "whoami", "--no-stun", "--jid", "alice@localhost", "--server", s.server(),
+                      "--ca-file", s.cert(), "--timeout", "15"},
+                     kEnv);
+  CHECK(no.exit_code == 80);
+  CHECK(no.json()["error"]["category"] == "not_supported");
+}
+
+TEST_CASE("whoami --stun reports SIC and STUN side by side", "[integration][stun_list][whoami]") {
+  SKIP_WITHOUT_PEERS();
+  auto port = std::to_string(turn().port());
+  ProsodyOptions o;
+  o.modules = {"ipcheck", "external_services"};
+  o.host_config = "external_services = { { type = \"stun\", transport = \"udp\", host = \"127.0.0.1\", port = " +
+                  port + " } }\n";
+  Prosody p(o);
+  p.add_user("alice", kPassword);
+  auto r = run_xnet({"--json", "whoami", "--stun", "--jid", "alice@localhost", "--server", p.server(), "--ca-file",
+                     p.cert(), "--timeout", "15"},
+                    kEnv);
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  auto j = r.json();
+  CHECK(j["via"] == "sic");
+  CHECK(j["external_ip"] == "127.0.0.1");
+  REQUIRE(j["stun"].is_object());
+  CHECK(j["stun"]["external_ip"] == "127.0.0.1");
+  CHECK(j["stun"]["nat"] == "none");
+  bool compared = false;
+  for (const auto& n : j["nat_notes"])
+    if (n.get<std::string>().find("see the same address 127.0.0.1") != std::string::npos) compared = true;
+  CHECK(compared);
+}

@@ -91,6 +91,7 @@ ProbeResult probe(const ProbeTarget& target, const ProbeOptions& options, Trace&
   out.rtt_ms = bound->rtt_ms;
   out.sends = bound->sends;
   out.mapped = bound->mapped;
+  out.local = (*transport)->local();
   out.software = bound->software;
 
   if (!turn) return out;
@@ -134,6 +135,72 @@ std::vector<ProbeResult> probe_all(const std::vector<ProbeTarget>& targets, cons
   }
   for (auto& t : threads) t.join();
   return results;
+}
+
+Result<ExternalView> external_address(const std::vector<ProbeTarget>& targets, const ProbeOptions& options,
+                                      Trace& trace) {
+  if (targets.empty()) return fail(Category::NotSupported, "no STUN server to ask");
+  ProbeOptions o = options;
+  o.allocate = false;
+  auto results = probe_all(targets, o, trace);
+  const ProbeResult* first = nullptr;
+  std::size_t first_index = 0;
+  for (std::size_t i = 0; i < results.size(); ++i) {
+    if (results[i].mapped) {
+      first = &results[i];
+      first_index = i;
+      break;
+    }
+  }
+  if (!first) {
+    Error e = results.front().error.value_or(Error(Category::Timeout, "no STUN server answered"));
+    e.message = "no STUN server answered (" + targets.front().host + ":" + std::to_string(targets.front().port) +
+                ": " + e.message + ")";
+    return fail(std::move(e));
+  }
+  ExternalView v;
+  v.mapped = *first->mapped;
+  v.local = first->local;
+  v.server = targets[first_index].host + ":" + std::to_string(targets[first_index].port);
+  v.rtt_ms = first->rtt_ms.value_or(0);
+  if (!v.local) {
+    v.nat = "unknown";
+    v.notes.push_back("the local address of the STUN socket is unknown");
+  } else if (v.local->family != v.mapped.family) {
+    v.nat = "unknown";
+    v.notes.push_back("the STUN server saw an IPv" + std::to_string(v.mapped.family) + " address for an IPv" +
+                      std::to_string(v.local->family) + " socket (NAT64 or a proxy)");
+  } else if (v.local->ip != v.mapped.ip) {
+    v.nat = "nat";
+    v.notes.push_back("STUN sees " + v.mapped.to_string() + " for the local UDP socket " + v.local->to_string() +
+                      ": a NAT is in the path");
+  } else {
+    v.nat = "none";
+    v.notes.push_back("STUN sees the local UDP address: no NAT towards the STUN server");
+  }
+  if (v.local && v.local->family == v.mapped.family && v.local->port != v.mapped.port)
+    v.notes.push_back("the UDP port is translated (" + std::to_string(v.local->port) + " -> " +
+                      std::to_string(v.mapped.port) + ")");
+  for (std::size_t i = 0; i < results.size(); ++i) {
+    if (i == first_index || !results[i].mapped) continue;
+    if (results[i].mapped->ip != v.mapped.ip)
+      v.disagreements.push_back(targets[i].host + ":" + std::to_string(targets[i].port) + " saw " +
+                                results[i].mapped->ip_string());
+  }
+  return v;
+}
+
+std::vector<std::string> compare_with_sic(const ExternalView& stun, const std::string& sic_ip,
+                                          std::optional<std::uint16_t> sic_port) {
+  std::vector<std::string> notes;
+  if (sic_ip == stun.mapped.ip_string()) {
+    notes.push_back("the XMPP server (TCP) and the STUN server (UDP) see the same address " + sic_ip);
+  } else {
+    notes.push_back("the XMPP server sees " + sic_ip + " but the STUN server sees " + stun.mapped.ip_string() +
+                    ": different exits or a proxy for TCP");
+  }
+  (void)sic_port;  // TCP and UDP mappings are separate; their ports are not comparable
+  return notes;
 }
 
 }  // namespace xnet::stun

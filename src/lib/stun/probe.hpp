@@ -29,6 +29,7 @@ struct ProbeResult {
   int sends = 0;                         ///< Binding requests sent (1 = no retransmission)
   std::optional<Address> server_address; ///< the resolved address that was probed
   std::optional<Address> mapped;         ///< reflexive address from the Binding response
+  std::optional<Address> local;          ///< local end of the probe's socket
   std::string software;                  ///< server SOFTWARE attribute
   bool allocation_attempted = false;     ///< a TURN Allocate was tried (turn/turns with credentials)
   std::optional<Address> relayed;        ///< XOR-RELAYED-ADDRESS of the allocation
@@ -57,6 +58,28 @@ struct ProbeOptions {
 /// Probes target: a Binding request, then for TURN with credentials an Allocate that is
 /// released again. Never fails as a whole: failures land in ProbeResult::error.
 ProbeResult probe(const ProbeTarget& target, const ProbeOptions& options, Trace& trace);
+
+/// What the STUN servers say about this host's address (for `whoami --stun`).
+struct ExternalView {
+  Address mapped;             ///< reflexive address from the first server that answered
+  std::optional<Address> local;
+  std::string server;         ///< "host:port" of that server
+  double rtt_ms = 0;
+  std::string nat;            ///< "none", "nat" or "unknown" (UDP mapping vs local socket)
+  std::vector<std::string> notes;
+  std::vector<std::string> disagreements;  ///< other servers that saw a different address
+};
+
+/// Sends Binding requests to targets concurrently (no TURN allocation) and returns the first
+/// answer in target order, with a NAT hint from comparing it with the local socket. Servers
+/// that saw another address are noted (a hint of address-dependent mapping or several exits).
+/// Errors: the first target's error when none answered (Category::Timeout when none were given).
+Result<ExternalView> external_address(const std::vector<ProbeTarget>& targets, const ProbeOptions& options,
+                                      Trace& trace);
+
+/// Notes comparing what XEP-0279 (TCP, the XMPP connection) and STUN (UDP) report.
+std::vector<std::string> compare_with_sic(const ExternalView& stun, const std::string& sic_ip,
+                                          std::optional<std::uint16_t> sic_port);
 
 /// Probes every target concurrently (one thread each, all bounded by options.overall_timeout)
 /// and returns the results in the order of targets. trace calls are serialised.

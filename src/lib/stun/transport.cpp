@@ -62,11 +62,19 @@ Result<bool> wait_fd(int fd, short events, milliseconds timeout) {
   }
 }
 
+std::optional<Address> local_address(int fd) {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return std::nullopt;
+  return Address::from_sockaddr(reinterpret_cast<sockaddr*>(&ss));
+}
+
 class UdpTransport final : public Transport {
  public:
   UdpTransport(Fd fd, Address peer) : fd_(std::move(fd)), peer_(peer) {}
   bool reliable() const override { return false; }
   std::string peer() const override { return peer_.to_string(); }
+  std::optional<Address> local() const override { return local_address(fd_.get()); }
 
   Result<void> send(std::span<const std::uint8_t> m) override {
     if (::send(fd_.get(), m.data(), m.size(), MSG_NOSIGNAL) < 0)
@@ -95,6 +103,7 @@ class StreamTransport : public Transport {
  public:
   bool reliable() const override { return true; }
   std::string peer() const override { return peer_.to_string(); }
+  std::optional<Address> local() const override { return local_address(fd_.get()); }
 
   Result<std::optional<std::vector<std::uint8_t>>> receive(milliseconds timeout) override {
     auto deadline = std::chrono::steady_clock::now() + timeout;

@@ -39,6 +39,8 @@ class Transport {
   virtual Result<std::optional<std::vector<std::uint8_t>>> receive(std::chrono::milliseconds timeout) = 0;
   /// The server's address as text, for messages.
   virtual std::string peer() const = 0;
+  /// The local end of the socket, when known (compared with the mapped address for a NAT hint).
+  virtual std::optional<Address> local() const { return std::nullopt; }
 };
 
 /// A UDP socket connected to server (so ICMP port-unreachable ends a transaction early).
