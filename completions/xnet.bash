@@ -21,7 +21,7 @@ _xnet_subcommands=(
 )
 _xnet_options=(
   ['xnet']='-h --help --version --json -q --quiet -v --verbose --debug --config --account --no-color'
-  ['xnet whoami']='-h --help --jid --server --direct-tls --ca-file --insecure --timeout --resource --password-file --password-command --ns'
+  ['xnet whoami']='-h --help --jid --server --direct-tls --ca-file --insecure --timeout --resource --password-file --password-command --ns --stun --no-stun'
   ['xnet stun-list']='-h --help --jid --server --direct-tls --ca-file --insecure --timeout --resource --password-file --password-command --ns --all --type --transport --no-credentials --show-secrets --watch --probe --no-allocate --stun-rto --stun-tries --probe-timeout'
   ['xnet pass']='-h --help'
   ['xnet pass listen']='-h --help --jid --server --direct-tls --ca-file --insecure --timeout --resource --password-file --password-command --service --expire --oneshot --forward --exec --allow --port-file'

@@ -64,6 +64,8 @@ complete -c xnet -n '__xnet_at '\''xnet whoami'\''' -l resource -x -d 'Resource 
 complete -c xnet -n '__xnet_at '\''xnet whoami'\''' -l password-file -r -F -d 'Read the password from the first line of FILE'
 complete -c xnet -n '__xnet_at '\''xnet whoami'\''' -l password-command -x -a '(__fish_complete_command)' -d 'Run CMD and use the first line of its output as the password'
 complete -c xnet -n '__xnet_at '\''xnet whoami'\''' -l ns -x -a '0 1' -d 'Force the SIC namespace: 1 (urn:xmpp:sic:1) or 0 (urn:xmpp:sic:0)'
+complete -c xnet -n '__xnet_at '\''xnet whoami'\''' -l stun -d 'Also learn the address from the STUN servers the server announces (XEP-0215)'
+complete -c xnet -n '__xnet_at '\''xnet whoami'\''' -l no-stun -d 'Never fall back to STUN when the server lacks XEP-0279'
 complete -c xnet -n '__xnet_at '\''xnet stun-list'\''' -s h -l help -d 'Print this help message and exit'
 complete -c xnet -n '__xnet_at '\''xnet stun-list'\''' -l jid -x -d 'Account JID (user@domain[/resource]); a bare DOMAIN logs in anonymously'
 complete -c xnet -n '__xnet_at '\''xnet stun-list'\''' -l server -x -d 'Connect to HOST[:PORT] instead of the SRV lookup'
