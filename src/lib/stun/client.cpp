@@ -74,6 +74,7 @@ Result<Exchange> transact(Transport& transport, const std::vector<std::uint8_t>&
         return fail(std::move(e));
       }
       if (!*got) continue;  // the wait ran out; the loop re-checks the clock
+      const auto received_at = clock.now();
       const auto& bytes = **got;
       trace_message(trace, TraceDir::Received, transport.peer(), bytes);
       DecodeOptions o;
@@ -103,7 +104,7 @@ Result<Exchange> transact(Transport& transport, const std::vector<std::uint8_t>&
         }
       }
       Exchange ex;
-      ex.rtt_ms = ms_between(sent_at, clock.now());
+      ex.rtt_ms = ms_between(sent_at, received_at);
       ex.sends = sends;
       ex.response = std::move(*msg);
       return ex;
