@@ -140,7 +140,8 @@ class Connection final : public Transport, public std::enable_shared_from_this<C
     session_ = std::make_unique<C2sSession>(hub_, *this, remote, tls_);
     asio::co_spawn(io_, [self] { return self->writer(); }, asio::detached);
     asio::co_spawn(io_, [self] { return self->ticker(); }, asio::detached);
-    std::array<char, 16384> buf;
+    // Small per-connection read buffer: idle sessions dominate memory (stanzas span reads anyway).
+    std::array<char, 4096> buf;
     while (!closed_) {
       std::size_t n = 0;
       if (tls_)
@@ -297,6 +298,8 @@ Result<void> Server::load_tls(const std::string& cert_file, const std::string& k
   ctx.set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
                   asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1 |
                   asio::ssl::context::single_dh_use);
+  // Idle TLS sessions give their OpenSSL record buffers back.
+  SSL_CTX_set_mode(ctx.native_handle(), SSL_MODE_RELEASE_BUFFERS);
   ctx.use_certificate_chain_file(cert_file, ec);
   if (ec) return fail(Category::Config, "cannot load certificate " + cert_file + ": " + ec.message());
   ctx.use_private_key_file(key_file, asio::ssl::context::pem, ec);
