@@ -331,10 +331,13 @@ void run_serve(const ServeOptions& o, Output& out) {
     out.write_line(std::string("  accounts     ") + std::to_string(hub.accounts().users().size()) + " in " +
                    cfg.accounts_file + (anonymous ? "; SASL ANONYMOUS allowed" : ""));
     out.write_line("Connect with:");
+    std::string trust = generated || !fingerprint.empty() ? " --ca-file " + cert : "";
+    if (anonymous)
+      out.write_line("  xnet whoami --jid " + domain + " --server " + server_arg + trust + "   (SASL ANONYMOUS)");
     if (hub.accounts().empty())
       out.write_line("  xnet serve user add alice" +
-                     (o.state_dir.empty() ? std::string() : " --state-dir " + o.state_dir) + "   (then SIGHUP or restart)");
-    out.write_line("  xnet whoami --jid alice@" + domain + " --server " + server_arg + " --insecure");
+                     (o.state_dir.empty() ? std::string() : " --state-dir " + o.state_dir) + "   (then SIGHUP)");
+    out.write_line("  xnet whoami --jid alice@" + domain + " --server " + server_arg + trust);
     out.write_line("Stop with Ctrl-C or SIGTERM; SIGHUP reloads the STUN/TURN list and the accounts.");
   }
 
