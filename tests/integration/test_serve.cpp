@@ -524,3 +524,18 @@ TEST_CASE("component mode: a Prosody client reaches the component's services", "
   CHECK(*st != 0);
   comp.stop();
 }
+
+TEST_CASE("xnet serve with no accounts lets xnet whoami log in anonymously", "[integration][serve][whoami]") {
+  ServeFixture s;
+  CHECK(s.ready()["anonymous"] == true);
+  CHECK(s.ready()["certificate_generated"] == true);
+  CHECK(std::string(s.ready()["fingerprint_sha256"]).size() == 95);
+  auto r = run_xnet({"--json", "whoami", "--jid", "localhost", "--server", s.server(), "--ca-file", s.cert(),
+                     "--timeout", "10"});
+  INFO(r.out << r.err << s.log());
+  REQUIRE(r.exit_code == 0);
+  auto j = r.json();
+  CHECK(j["external_ip"] == "127.0.0.1");
+  CHECK(std::string(j["jid"]).rfind("anon-", 0) == 0);
+  CHECK(s.log().find("mechanism=ANONYMOUS") != std::string::npos);
+}
