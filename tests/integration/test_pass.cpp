@@ -487,6 +487,24 @@ TEST_CASE("pass: quotas hold", "[integration][pass]") {
   }
 }
 
+TEST_CASE("pass: the per-account bandwidth cap holds", "[integration][pass]") {
+  ServeFixture serve(serve_options({"--pass-bandwidth", "1048576"}));
+  Server s{serve.server(), serve.cert()};
+  EchoServer echo;
+  Listen l(s, "alice", {"--forward", echo.target()});
+  int c = tcp_connect(l.port());
+  REQUIRE(c >= 0);
+  const auto data = random_bytes(2 * 1024 * 1024, 5);
+  auto t0 = std::chrono::steady_clock::now();
+  auto back = round_trip(c, data);
+  auto secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  ::close(c);
+  CHECK(sha256(back) == sha256(data));
+  // 4 MiB (both directions share the account's bucket) at 1 MiB/s with a 1 MiB burst: ~3 s.
+  CHECK(secs > 2.0);
+  CHECK(secs < 10.0);
+}
+
 TEST_CASE("pass: Ctrl-C closes the port and exits 0; a killed owner's port closes too",
           "[integration][pass]") {
   ServeFixture serve(serve_options());
