@@ -371,8 +371,10 @@ void run_stun_list(const StunListOptions& o, Output& out) {
   });
   out.progress(1, "watching for list pushes (Ctrl-C to stop)");
   while (!interrupted()) {
-    if (auto r = session.poll(std::chrono::milliseconds(200)); !r) throw r.error();
+    auto r = session.poll(std::chrono::milliseconds(200));
+    if (!r && r.error().category != Category::Interrupted) throw r.error();
   }
+  // SIGINT/SIGTERM is the normal way to stop watching: close the stream and exit 0.
   session.close();
 }
 

@@ -6,6 +6,10 @@
 #include "support/coturn.hpp"
 #include "support/process.hpp"
 #include "support/prosody.hpp"
+#include "support/serve_fixture.hpp"
+
+#include <csignal>
+#include <thread>
 
 using namespace xnet::test;
 
@@ -260,4 +264,106 @@ TEST_CASE("whoami --stun reports SIC and STUN side by side", "[integration][stun
   for (const auto& n : j["nat_notes"])
     if (n.get<std::string>().find("see the same address 127.0.0.1") != std::string::npos) compared = true;
   CHECK(compared);
+}
+
+namespace {
+const char* kServeServices = R"(
+[[external_services]]
+type = "stun"
+host = "127.0.0.1"
+port = 3478
+transport = "udp"
+
+[[external_services]]
+type = "turn"
+host = "127.0.0.1"
+port = 3479
+transport = "udp"
+secret = "north"
+ttl = 3600
+restricted = true
+)";
+
+std::vector<std::string> serve_args(ServeFixture& s, std::vector<std::string> extra) {
+  std::vector<std::string> a{"--json", "stun-list", "--jid", "alice@localhost", "--server", s.server(), "--ca-file",
+                             s.cert(), "--timeout", "10"};
+  a.insert(a.end(), extra.begin(), extra.end());
+  return a;
+}
+}  // namespace
+
+TEST_CASE("stun-list reads the 2007 <stun/> form and google:jingleinfo from xnet serve", "[integration][stun_list][serve]") {
+  ServeFixture s({{{"alice", kPassword}}, kServeServices, {}, false, false});
+  auto v01 = run_xnet(serve_args(s, {"--ns", "xep0215-0.1"}), kEnv);
+  INFO(v01.err << s.log());
+  REQUIRE(v01.exit_code == 0);
+  auto j = v01.json();
+  REQUIRE(j["services"].size() >= 1);
+  CHECK(j["services"][0]["source"] == "xep0215-0.1");
+  CHECK(j["services"][0]["source_ns"] == "http://www.xmpp.org/extensions/xep-0215.html#ns");
+  CHECK(j["services"][0]["type"] == "stun");
+  CHECK(j["services"][0]["host"] == "127.0.0.1");
+  CHECK(j["services"][0]["port"] == 3478);
+
+  auto ji = run_xnet(serve_args(s, {"--ns", "jingleinfo"}), kEnv);
+  INFO(ji.err);
+  REQUIRE(ji.exit_code == 0);
+  auto jj = ji.json();
+  REQUIRE(jj["services"].size() >= 1);
+  CHECK(jj["services"][0]["source"] == "jingleinfo");
+  CHECK(jj["services"][0]["type"] == "stun");
+  CHECK(jj["services"][0]["port"] == 3478);
+}
+
+TEST_CASE("stun-list --watch acknowledges a push and ends cleanly on SIGINT", "[integration][stun_list][serve]") {
+  ServeFixture s({{{"alice", kPassword}}, kServeServices, {}, false, false});
+  TempDir d("xnet-watch");
+  Process::Options po;
+  po.stdout_file = d / "out";
+  po.stderr_file = d / "err";
+  po.env = {{"XNET_PASSWORD", kPassword}, {"XDG_CONFIG_HOME", (d / "cfg").string()}};
+  auto args = serve_args(s, {"--watch", "--type", "turn"});
+  args.insert(args.begin(), xnet_binary());
+  Process watch(args, po);
+  auto lines = [&] {
+    auto text = read_file(d / "out");
+    return static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n'));
+  };
+  auto wait_lines = [&](std::size_t n) {
+    for (int i = 0; i < 500 && lines() < n; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    return lines() >= n;
+  };
+  REQUIRE(wait_lines(1));
+  s.write_config(std::string(kServeServices) + R"(
+[[external_services]]
+type = "turn"
+host = "127.0.0.2"
+port = 3478
+transport = "tcp"
+)");
+  s.reload();
+  INFO(read_file(d / "err") << s.log());
+  REQUIRE(wait_lines(2));
+  watch.signal(SIGINT);
+  auto status = watch.wait(std::chrono::seconds(5));
+  REQUIRE(status);
+  CHECK(*status == 0);
+  RunResult out;
+  out.out = read_file(d / "out");
+  auto events = out.json_lines();
+  std::string summary;
+  for (const auto& e : events) summary += e.dump().substr(0, 200) + "\n";
+  INFO(summary);
+  REQUIRE(events.size() == 2);
+  CHECK(events[0]["event"] == "list");
+  CHECK(events[0]["services"].size() == 1);
+  CHECK(events[1]["event"] == "push");
+  CHECK(events[1]["from"] == "localhost");
+  bool added = false;
+  for (const auto& c : events[1]["changes"])
+    if (c["host"] == "127.0.0.2" && c["action"] == "add") added = true;
+  CHECK(added);
+  CHECK(events[1]["services"].size() == 2);
+  // The server logs no IQ error: the push was acknowledged with a result.
+  CHECK(s.log().find("push") != std::string::npos);
 }
