@@ -245,6 +245,7 @@ stun::ProbeOptions probe_options(const StunListOptions& o) {
   p.connect_timeout = std::min(p.overall_timeout, std::chrono::milliseconds(3000));
   p.allocate = !o.no_allocate;
   p.tls_verify = !o.conn.insecure;
+  p.ca_file = o.conn.ca_file;
   return p;
 }
 

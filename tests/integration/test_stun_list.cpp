@@ -367,3 +367,51 @@ transport = "tcp"
   // The server logs no IQ error: the push was acknowledged with a result.
   CHECK(s.log().find("push") != std::string::npos);
 }
+
+TEST_CASE("stun-list --probe over TLS (stuns, turns) against coturn", "[integration][stun_list][tls]") {
+  SKIP_WITHOUT_PEERS();
+  CoturnOptions co;
+  co.tls = true;
+  Coturn tls(co);
+  auto port = std::to_string(tls.tls_port());
+  ProsodyOptions o;
+  o.modules = {"external_services"};
+  o.host_config = "external_service_secret = \"" + tls.secret() + "\"\n" +
+                  "external_services = {\n"
+                  "  { type = \"stuns\", transport = \"tcp\", host = \"127.0.0.1\", port = " + port + " };\n" +
+                  "  { type = \"turns\", transport = \"tcp\", host = \"127.0.0.1\", port = " + port +
+                  ", secret = true, algorithm = \"turn\" };\n}\n";  // Prosody mints only for type turn by default
+  Prosody p(o);
+  p.add_user("alice", kPassword);
+  // One bundle trusted for both the XMPP server and coturn's TLS listener.
+  TempDir d("xnet-ca");
+  write_file(d / "ca.pem", read_file(p.cert()) + read_file(tls.cert()));
+  std::vector<std::string> args{"--json", "stun-list", "--probe", "--jid", "alice@localhost", "--server", p.server(),
+                                "--ca-file", (d / "ca.pem").string(), "--timeout", "15"};
+  auto r = run_xnet(args, kEnv);
+  INFO(r.err << tls.log().substr(0, 1500));
+  REQUIRE(r.exit_code == 0);
+  auto j = r.json();
+  REQUIRE(j["services"].size() == 2);
+  for (const auto& svc : j["services"]) {
+    INFO(svc.dump());
+    CHECK(svc["probe"]["ok"] == true);
+    CHECK(svc["probe"]["mapped_address"].get<std::string>().rfind("127.0.0.1:", 0) == 0);
+  }
+  const auto* t = find(j["services"], "turns", "tcp");
+  REQUIRE(t);
+  CHECK((*t)["probe"]["relayed_address"].get<std::string>().rfind("127.0.0.1:", 0) == 0);
+  CHECK((*t)["probe"]["released"] == true);
+
+  SECTION("an untrusted certificate is a TLS error") {
+    std::vector<std::string> a2{"--json", "stun-list", "--probe", "--jid", "alice@localhost", "--server", p.server(),
+                                "--ca-file", p.cert(), "--timeout", "15"};
+    auto u = run_xnet(a2, kEnv);
+    CHECK(u.exit_code == 1);
+    auto uj = u.json();
+    for (const auto& svc : uj["services"]) {
+      CHECK(svc["probe"]["ok"] == false);
+      CHECK(svc["probe"]["error"]["category"] == "tls");
+    }
+  }
+}

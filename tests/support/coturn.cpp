@@ -51,7 +51,16 @@ Coturn::Coturn(CoturnOptions options) : opts_(std::move(options)), dir_("xnet-co
   cfg += "listening-port=" + std::to_string(port_) + "\n";
   cfg += "min-port=" + std::to_string(relay) + "\nmax-port=" + std::to_string(relay + 20) + "\n";
   cfg += "use-auth-secret\nstatic-auth-secret=" + opts_.secret + "\nrealm=" + opts_.realm + "\n";
-  cfg += "no-tls\nno-dtls\nno-cli\nallow-loopback-peers\nfingerprint\n";
+  if (opts_.tls) {
+    std::tie(cert_, key_) = make_self_signed(dir_.path(), "localhost");
+    do tls_port_ = free_port();
+    while (tls_port_ == port_);
+    cfg += "tls-listening-port=" + std::to_string(tls_port_) + "\ncert=" + cert_.string() + "\npkey=" +
+           key_.string() + "\n";
+  } else {
+    cfg += "no-tls\n";
+  }
+  cfg += "no-dtls\nno-cli\nallow-loopback-peers\nfingerprint\n";
   cfg += "log-file=" + d + "/turn.log\nsimple-log\npidfile=" + d + "/turn.pid\n";
   cfg += "userdb=" + d + "/turndb\n";
   write_file(dir_.path() / "turnserver.conf", cfg);
@@ -60,7 +69,8 @@ Coturn::Coturn(CoturnOptions options) : opts_(std::move(options)), dir_("xnet-co
   po.stdout_file = dir_.path() / "stdout.log";
   po.stderr_file = dir_.path() / "stderr.log";
   proc_.emplace(std::vector<std::string>{"turnserver", "-c", (dir_.path() / "turnserver.conf").string()}, po);
-  if (!wait_for_port("127.0.0.1", port_, std::chrono::seconds(10))) {
+  if (!wait_for_port("127.0.0.1", port_, std::chrono::seconds(10)) ||
+      (tls_port_ && !wait_for_port("127.0.0.1", tls_port_, std::chrono::seconds(10)))) {
     auto l = log();
     proc_.reset();
     throw std::runtime_error("coturn did not open port " + std::to_string(port_) + ": " + l);

@@ -69,7 +69,7 @@ ProbeResult probe(const ProbeTarget& target, const ProbeOptions& options, Trace&
   auto open = [&]() -> Result<std::unique_ptr<Transport>> {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(*copts.deadline - steady_clock().now());
     auto t = std::min(options.connect_timeout, std::max(left, std::chrono::milliseconds(1)));
-    if (secure) return open_tls(server, target.host, options.tls_verify, t);
+    if (secure) return open_tls(server, target.host, options.tls_verify, t, options.ca_file);
     if (tcp) return open_tcp(server, t);
     return open_udp(server);
   };

@@ -52,6 +52,7 @@ struct ProbeOptions {
   std::chrono::milliseconds overall_timeout{5000};
   bool allocate = true;      ///< try a TURN Allocate when credentials are present
   bool tls_verify = true;    ///< verify stuns/turns certificates
+  std::string ca_file;       ///< extra trusted CAs (PEM) for stuns/turns
   std::string software = "xnet";
 };
 

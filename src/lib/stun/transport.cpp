@@ -279,7 +279,7 @@ Result<std::unique_ptr<Transport>> open_tcp(const Address& server, milliseconds 
 }
 
 Result<std::unique_ptr<Transport>> open_tls(const Address& server, const std::string& server_name,
-                                            bool verify, milliseconds timeout) {
+                                            bool verify, milliseconds timeout, const std::string& ca_file) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   auto fd = connect_stream(server, timeout);
   if (!fd) return fail(fd.error());
@@ -289,6 +289,8 @@ Result<std::unique_ptr<Transport>> open_tls(const Address& server, const std::st
   if (verify) {
     SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_PEER, nullptr);
     SSL_CTX_set_default_verify_paths(ctx.get());
+    if (!ca_file.empty() && SSL_CTX_load_verify_locations(ctx.get(), ca_file.c_str(), nullptr) != 1)
+      return fail(Category::Tls, "cannot load CA certificates from " + ca_file + ": " + ssl_error_text());
   }
   std::unique_ptr<SSL, SslDeleter> ssl(SSL_new(ctx.get()));
   if (!ssl) return fail(Category::Tls, "cannot create a TLS session: " + ssl_error_text());
