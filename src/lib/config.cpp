@@ -40,8 +40,9 @@ class Parser {
 
   Error error_at(const toml::source_region& where, const std::string& msg, std::string hint = {}) const {
     std::string m = source_;
-    if (where.begin.line > 0) m += ":" + std::to_string(where.begin.line);
-    m += ": " + msg;
+    // Appends only: GCC 12 -O2 gives a -Wrestrict false positive for "literal" + std::string&&.
+    if (where.begin.line > 0) m.append(":").append(std::to_string(where.begin.line));
+    m.append(": ").append(msg);
     return Error{Category::Config, std::move(m), std::move(hint)};
   }
 
