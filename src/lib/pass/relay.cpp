@@ -56,6 +56,7 @@ namespace {
 using asio::posix::stream_descriptor;
 constexpr std::size_t kPipeSize = 1 << 20;
 constexpr std::size_t kCopyBuffer = 64 * 1024;
+constexpr std::size_t kSmallRead = 16 * 1024;
 
 bool is_socket(int fd) {
   struct stat st {};
@@ -83,6 +84,7 @@ struct Direction {
   Fd* out = nullptr;
   int pipe_r = -1, pipe_w = -1;
   bool splice_in = true, splice_out = true;
+  bool small = false;  // interactive traffic: copy through buf (lower latency than a splice pair)
   bool done = false;
   std::uint64_t bytes = 0;
   std::vector<char> buf;
@@ -154,11 +156,12 @@ class Relay : public std::enable_shared_from_this<Relay> {
   }
 
   // Move pending bytes from the pipe (or the copy buffer) to out. Returns false on error.
-  asio::awaitable<bool> flush(Direction& d, std::size_t left, std::size_t off) {
+  asio::awaitable<bool> flush(Direction& d, std::size_t left, bool from_buf) {
     const int out = d.out->fd;
+    std::size_t off = 0;
     while (left > 0) {
       ssize_t w;
-      if (!d.buf.empty()) {
+      if (from_buf) {
         w = ::write(out, d.buf.data() + off, left);
       } else if (d.splice_out) {
         w = ::splice(d.pipe_r, nullptr, out, nullptr, left, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
@@ -200,23 +203,25 @@ class Relay : public std::enable_shared_from_this<Relay> {
   asio::awaitable<void> pump(int index) {
     Direction& d = dirs_[index];
     const int in = d.in->fd;
-    if (d.pipe_r < 0) d.buf.resize(kCopyBuffer);
+    if (d.pipe_r < 0) d.splice_in = false;
     for (;;) {
       if (aborted_) co_return;
-      std::size_t want = d.buf.empty() ? kPipeSize : d.buf.size();
+      const bool copy = !d.splice_in || d.small;
+      if (copy && d.buf.empty()) d.buf.resize(kCopyBuffer);
+      const std::size_t chunk = copy ? d.buf.size() : kPipeSize;
+      std::size_t want = chunk;
       if (opts_.limiter) {
-        while ((want = opts_.limiter->take(want)) == 0) {
+        while ((want = opts_.limiter->take(chunk)) == 0) {
           asio::steady_timer t(io_, opts_.limiter->wait());
           co_await t.async_wait(asio::use_awaitable);
-          want = d.buf.empty() ? kPipeSize : d.buf.size();
         }
       }
       ssize_t n;
-      if (d.buf.empty()) {
+      if (!copy) {
         n = ::splice(in, nullptr, d.pipe_w, nullptr, want, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
         if (n < 0 && errno == EINVAL) {
           if (opts_.limiter) opts_.limiter->refund(want);
-          d.buf.resize(kCopyBuffer);  // in cannot splice: plain copies for this direction
+          d.splice_in = false;  // in cannot splice (e.g. a terminal): plain copies from now on
           continue;
         }
       } else {
@@ -236,7 +241,11 @@ class Relay : public std::enable_shared_from_this<Relay> {
       if (n == 0) break;
       d.bytes += static_cast<std::uint64_t>(n);
       if (opts_.counters) opts_.counters->bytes += static_cast<std::uint64_t>(n);
-      if (!co_await flush(d, static_cast<std::size_t>(n), 0)) {
+      // Small reads mean interactive traffic, where one read/write pair beats two splices;
+      // a read that fills the copy buffer means bulk again, where splice saves the copies.
+      if (!copy && static_cast<std::size_t>(n) < kSmallRead) d.small = true;
+      else if (copy && d.splice_in && static_cast<std::size_t>(n) == chunk) d.small = false;
+      if (!co_await flush(d, static_cast<std::size_t>(n), copy)) {
         failed_ = true;
         abort();
         co_return;

@@ -61,8 +61,10 @@ struct RelayOptions {
 /// Relay bytes both ways between a and b on io until both directions end or one fails; then
 /// close every descriptor and call done (on io's thread).
 ///
-/// Hot path: splice(2) through a pipe per direction, so the bytes never enter user space
-/// (plain read/write when a descriptor cannot splice, e.g. a terminal). Back-pressure: a
+/// Hot path: splice(2) through a pipe per direction, so bulk bytes never enter user space. Small
+/// reads (interactive traffic) switch the direction to one read/write pair per message, which is
+/// cheaper than two splices, until a read fills the 64 KiB buffer again; descriptors that cannot
+/// splice (a terminal) always copy. Back-pressure: a
 /// direction reads only when its pipe is empty, so at most one pipe (up to 1 MiB) is buffered
 /// per direction. A FIN on one side is passed on as shutdown(SHUT_WR) on the other (half-close);
 /// an error on either side closes both (XEP-0003 §3: a disconnect on either side disconnects the
