@@ -229,6 +229,11 @@ class AvahiBackend final : public Backend {
   Result<void> add_locked() {
     for (;;) {
       AvahiStringList* lst = to_strlst(spec_.txt);
+      if (trace_.enabled(TraceArea::Mdns)) {
+        std::string t = "publish '" + spec_.name + "' " + spec_.type + " port " + std::to_string(spec_.port) + " txt";
+        for (const auto& s : spec_.txt.strings()) t += " \"" + s + "\"";
+        trace_.wire(TraceArea::Mdns, TraceDir::Sent, t);
+      }
       int r = avahi_entry_group_add_service_strlst(group_, AVAHI_IF_UNSPEC, AVAHI_PROTO_UNSPEC, AvahiPublishFlags(0),
                                                    spec_.name.c_str(), spec_.type.c_str(), nullptr, nullptr,
                                                    spec_.port, lst);
@@ -332,6 +337,17 @@ class AvahiBackend final : public Backend {
     if (domain) e.domain = domain;
     e.local = flags & AVAHI_LOOKUP_RESULT_LOCAL;
     e.own = flags & AVAHI_LOOKUP_RESULT_OUR_OWN;
+    if (self->trace_.enabled(TraceArea::Mdns)) {
+      const char* what = event == AVAHI_BROWSER_NEW      ? "NEW"
+                         : event == AVAHI_BROWSER_REMOVE ? "REMOVE"
+                         : event == AVAHI_BROWSER_ALL_FOR_NOW ? "ALL_FOR_NOW"
+                         : event == AVAHI_BROWSER_CACHE_EXHAUSTED ? "CACHE_EXHAUSTED"
+                                                                  : "FAILURE";
+      self->trace_.wire(TraceArea::Mdns, TraceDir::Received,
+                        std::string("browse ") + what +
+                            (e.name.empty() ? "" : " '" + e.name + "' on " + e.interface) +
+                            (e.family == AF_INET6 ? " IPv6" : e.family == AF_INET ? " IPv4" : ""));
+    }
     switch (event) {
       case AVAHI_BROWSER_NEW: {
         Key key{iface, proto, e.name, e.type, e.domain};
@@ -392,6 +408,16 @@ class AvahiBackend final : public Backend {
     e.txt = txt_strings(txt);
     e.local = flags & AVAHI_LOOKUP_RESULT_LOCAL;
     e.own = flags & AVAHI_LOOKUP_RESULT_OUR_OWN;
+    if (self->trace_.enabled(TraceArea::Mdns)) {
+      std::string t = "resolve '" + e.name + "' on " + e.interface + ": ";
+      if (e.kind == BackendEvent::Kind::Resolved) {
+        t += e.host + " port " + std::to_string(e.port) + (e.address ? " " + e.address->str() : "") + " txt";
+        for (const auto& s : e.txt) t += " \"" + s + "\"";
+      } else {
+        t += std::string("failed: ") + avahi_strerror(avahi_client_errno(self->client_));
+      }
+      self->trace_.wire(TraceArea::Mdns, TraceDir::Received, t);
+    }
     self->events_.push(std::move(e));
   }
 
