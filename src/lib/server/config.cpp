@@ -12,12 +12,21 @@ namespace xnet::server {
 
 namespace {
 
+// Built with append(): GCC 12 at -O3 warns (-Wrestrict, a false positive) on `"x" + std::string`.
+std::string cat(std::string_view a, std::string_view b, std::string_view c = {}) {
+  std::string s;
+  s.reserve(a.size() + b.size() + c.size());
+  s.append(a).append(b).append(c);
+  return s;
+}
+
 struct Ctx {
   std::string source;
   Error err(const toml::node* n, const std::string& msg) const {
     std::string where = source;
-    if (n) where += ":" + std::to_string(n->source().begin.line);
-    return Error(Category::Config, where + ": " + msg);
+    if (n) where.append(":").append(std::to_string(n->source().begin.line));
+    where.append(": ").append(msg);
+    return Error(Category::Config, where);
   }
 };
 
@@ -25,8 +34,8 @@ Result<void> check_keys(const Ctx& c, const toml::table& t, const std::set<std::
                         std::string_view table) {
   for (const auto& [k, v] : t) {
     if (!allowed.count(std::string(k.str())))
-      return tl::unexpected(c.err(&v, "unknown key \"" + std::string(k.str()) + "\"" +
-                                         (table.empty() ? "" : " in [" + std::string(table) + "]")));
+      return tl::unexpected(
+          c.err(&v, cat(cat("unknown key \"", k.str(), "\""), table.empty() ? "" : cat(" in [", table, "]"))));
   }
   return {};
 }
@@ -37,17 +46,17 @@ Result<void> get(const Ctx& c, const toml::table& t, std::string_view key, T& ou
   if (!n) return {};
   if constexpr (std::is_same_v<T, bool>) {
     if (auto v = n->value<bool>()) return out = *v, Result<void>();
-    return tl::unexpected(c.err(n, "expected true or false for \"" + std::string(key) + "\""));
+    return tl::unexpected(c.err(n, cat("expected true or false for \"", key, "\"")));
   } else if constexpr (std::is_same_v<T, std::string>) {
     if (auto v = n->value<std::string>()) return out = *v, Result<void>();
-    return tl::unexpected(c.err(n, "expected a string for \"" + std::string(key) + "\""));
+    return tl::unexpected(c.err(n, cat("expected a string for \"", key, "\"")));
   } else {
     if (auto v = n->value<long long>()) {
-      if (*v < 0) return tl::unexpected(c.err(n, "\"" + std::string(key) + "\" must not be negative"));
+      if (*v < 0) return tl::unexpected(c.err(n, cat("\"", key, "\" must not be negative")));
       out = static_cast<T>(*v);
       return {};
     }
-    return tl::unexpected(c.err(n, "expected an integer for \"" + std::string(key) + "\""));
+    return tl::unexpected(c.err(n, cat("expected an integer for \"", key, "\"")));
   }
 }
 
@@ -59,7 +68,9 @@ Result<void> get(const Ctx& c, const toml::table& t, std::string_view key, T& ou
 Result<void> port_value(const Ctx& c, const toml::table& t, std::string_view key, int& out) {
   long long v = out;
   XNET_TRY(get(c, t, key, v));
-  if (v > 65535) return tl::unexpected(c.err(t.get(key), "\"" + std::string(key) + "\" must be 0..65535"));
+  if (v > 65535) {
+    return tl::unexpected(c.err(t.get(key), cat("\"", key, "\" must be 0..65535")));
+  }
   out = static_cast<int>(v);
   return {};
 }

@@ -12,7 +12,7 @@ TurnCredentials turn_rest_credentials(std::string_view secret, long long expiry,
   TurnCredentials c;
   c.expiry = expiry;
   c.username = std::to_string(expiry);
-  if (!user.empty()) c.username += ":" + std::string(user);
+  if (!user.empty()) c.username.append(":").append(user);
   c.password = crypto::base64(crypto::hmac(crypto::Hash::Sha1, secret, c.username));
   return c;
 }
