@@ -211,6 +211,9 @@ TEST_CASE("avahi-browse sees lan announce; a second announce is renamed; goodbye
   CHECK(txt.find("\"email=j@example.org\"") != std::string::npos);
   CHECK(txt.find("\"port.p2pj=" + std::to_string(a.port()) + "\"") != std::string::npos);
   CHECK(txt.find("1st=") == std::string::npos);  // personal fields only when given
+  auto seen = browse_peer(ns, "juliet@pronto");
+  REQUIRE(seen);
+  CHECK((*seen)["txt_raw"][0] == "txtvers=1");  // txtvers first on the wire (XEP-0174 §2.2)
   CHECK(txt.find("jid=") == std::string::npos);
 
   Announcer b(ns, "a2", {"--name", "juliet@pronto"});

@@ -42,13 +42,13 @@ std::vector<std::string> txt_strings(AvahiStringList* l) {
   return out;
 }
 
-// avahi_string_list_add_arbitrary prepends, so build reversed then flip to keep wire order
-// (txtvers first).
+// avahi_string_list_add_arbitrary prepends and Avahi serializes the list in reverse, so adding
+// in order puts the strings on the wire in order (txtvers first; checked with a packet capture).
 AvahiStringList* to_strlst(const TxtRecord& txt) {
   AvahiStringList* l = nullptr;
   for (const auto& s : txt.strings())
     l = avahi_string_list_add_arbitrary(l, reinterpret_cast<const std::uint8_t*>(s.data()), s.size());
-  return avahi_string_list_reverse(l);
+  return l;
 }
 
 Address to_address(const AvahiAddress* a, AvahiIfIndex idx) {

@@ -199,9 +199,24 @@ class DnsSdBackend final : public Backend {
     if (!wire) return fail(wire.error());
     if (reg_) drop_locked(reg_);
     reg_ = nullptr;
-    auto err = DNSServiceRegister(&reg_, kDNSServiceFlagsNoAutoRename, 0, spec_.name.c_str(), spec_.type.c_str(),
-                                  nullptr, nullptr, htons(spec_.port), static_cast<std::uint16_t>(wire->size()),
-                                  wire->data(), &DnsSdBackend::register_cb, this);
+    // XEP-0174 §3 wants its own rename rule, so ask the daemon not to rename. Avahi's compat
+    // library does not support that flag: it then renames by itself and we report its choice.
+    auto reg = [&](DNSServiceFlags flags) {
+      return DNSServiceRegister(&reg_, flags, 0, spec_.name.c_str(), spec_.type.c_str(), nullptr, nullptr,
+                                htons(spec_.port), static_cast<std::uint16_t>(wire->size()), wire->data(),
+                                &DnsSdBackend::register_cb, this);
+    };
+    auto err = no_auto_rename_ ? reg(kDNSServiceFlagsNoAutoRename) : reg(0);
+    if (err == kDNSServiceErr_Unsupported && no_auto_rename_) {
+      no_auto_rename_ = false;
+      err = reg(0);
+    }
+    // Avahi's compat library reports a name taken on this host right away.
+    while (err == kDNSServiceErr_NameConflict && ++attempts_ <= kMaxRenames) {
+      spec_.name = rename_(attempts_);
+      trace_.progress(1, "mdns: name taken on this host, trying '" + spec_.name + "'");
+      err = no_auto_rename_ ? reg(kDNSServiceFlagsNoAutoRename) : reg(0);
+    }
     if (err != kDNSServiceErr_NoError)
       return fail(Category::Daemon, "cannot register '" + spec_.name + "' (dns_sd error " + std::to_string(err) + ")",
                   daemon_hint());
@@ -415,6 +430,7 @@ class DnsSdBackend final : public Backend {
   RenameRule rename_;
   unsigned attempts_ = 0;
   bool rename_pending_ = false;
+  bool no_auto_rename_ = true;
   bool renamed_late_ = false;
   int pub_state_ = 0;  // 0 pending, 1 established, -1 failed
   Error pub_error_;
