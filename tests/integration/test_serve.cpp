@@ -539,3 +539,32 @@ TEST_CASE("xnet serve with no accounts lets xnet whoami log in anonymously", "[i
   CHECK(std::string(j["jid"]).rfind("anon-", 0) == 0);
   CHECK(s.log().find("mechanism=ANONYMOUS") != std::string::npos);
 }
+
+TEST_CASE("serve user add/list/del keep salted credentials only, and SIGHUP reloads them", "[integration][serve][accounts]") {
+  ServeFixture s({{}, {}, {"--no-anonymous"}, false, false});
+  auto state = s.state_dir().string();
+  auto add = run_xnet({"--json", "serve", "user", "add", "Bob", "--state-dir", state}, {{"XNET_PASSWORD", kPassword}});
+  INFO(add.err);
+  REQUIRE(add.exit_code == 0);
+  CHECK(add.json()["jid"] == "bob@localhost");
+  auto file = read_file(s.state_dir() / "accounts.json");
+  CHECK(file.find(kPassword) == std::string::npos);
+  CHECK(file.find("stored_key") != std::string::npos);
+  CHECK((std::filesystem::status(s.state_dir() / "accounts.json").permissions() & std::filesystem::perms::others_read) ==
+        std::filesystem::perms::none);
+  auto list = run_xnet({"--json", "serve", "user", "list", "--state-dir", state});
+  CHECK(list.json()["users"] == nlohmann::json::array({"bob"}));
+  CHECK(run_xnet({"serve", "user", "add", "bad@name", "--state-dir", state}, {{"XNET_PASSWORD", "x"}}).exit_code == 65);
+  CHECK(run_xnet({"serve", "user", "add", "carol", "--state-dir", state}).exit_code == 64);  // no password source, no TTY
+  // The running server learns the new account on SIGHUP.
+  s.reload();
+  REQUIRE(s.wait_log("reload"));
+  auto who = run_xnet({"--json", "whoami", "--jid", "bob@localhost", "--server", s.server(), "--ca-file", s.cert(),
+                       "--timeout", "10"},
+                      {{"XNET_PASSWORD", kPassword}});
+  INFO(who.err << s.log());
+  CHECK(who.exit_code == 0);
+  auto del = run_xnet({"serve", "user", "del", "bob", "--state-dir", state});
+  CHECK(del.exit_code == 0);
+  CHECK(run_xnet({"serve", "user", "del", "bob", "--state-dir", state}).exit_code == 65);
+}
