@@ -146,7 +146,8 @@ TEST_CASE("lan browse sees a peer published by avahi-publish", "[integration][la
   SKIP_WITHOUT_NAMESPACES();
   AvahiNamespace ns;
   auto pub = ns.spawn({"avahi-publish", "-s", "alice@lab", "_presence._tcp", "5562", "txtvers=1", "status=away",
-                       "msg=caf\xC3\xA9 au lait", "nick=Al", "1st=Alice", "vc=!AV", "Status=dnd"});
+                       "msg=caf\xC3\xA9 au lait", "nick=Al", "1st=Alice", "vc=!AV", "Status=dnd",
+                       "bin=\xFF\xFE\x01"});
   std::optional<json> peer;
   REQUIRE(eventually([&] { return (peer = browse_peer(ns, "alice@lab")).has_value(); }, 15s));
   CHECK((*peer)["port"] == 5562);
@@ -159,7 +160,12 @@ TEST_CASE("lan browse sees a peer published by avahi-publish", "[integration][la
   CHECK((*peer)["first"] == "Alice");
   CHECK((*peer)["txt"]["vc"] == "!AV");
   CHECK((*peer)["txt"]["txtvers"] == "1");
-  CHECK((*peer)["txt_raw"].size() == 7);
+  CHECK((*peer)["txt_raw"].size() == 8);
+  // Bytes that are not UTF-8 keep the JSON valid: replaced when decoded, escaped when raw.
+  CHECK((*peer)["txt"]["bin"] == "\xEF\xBF\xBD\xEF\xBF\xBD\x01");
+  bool raw_bin = false;
+  for (auto& t : (*peer)["txt_raw"]) raw_bin = raw_bin || t == "bin=\\xff\\xfe\\x01";
+  CHECK(raw_bin);
   CHECK((*peer)["own"] == false);
   bool has_v4 = false;
   for (auto& a : (*peer)["addresses"]) has_v4 = has_v4 || a["address"] == "127.0.0.1";
