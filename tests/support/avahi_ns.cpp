@@ -62,7 +62,10 @@ AvahiNamespace::AvahiNamespace(std::string host_name) : host_(std::move(host_nam
              "ip route add 224.0.0.0/4 dev lo\n"
              "mount -t tmpfs tmpfs /run\n"
              "mkdir -p /run/dbus\n"
-             "dbus-daemon --system --fork --print-pid > '" + (d / "dbus.pid").string() + "'\n"
+             // --nofork keeps dbus-daemon our child, so it is reaped when it stops.
+             "dbus-daemon --system --nofork --nopidfile &\n"
+             "echo $! > '" + (d / "dbus.pid").string() + "'\n"
+             "i=0; while [ ! -S /run/dbus/system_bus_socket ] && [ $i -lt 250 ]; do sleep 0.02; i=$((i+1)); done\n"
              "avahi-daemon -f '" + (d / "avahi.conf").string() + "' --no-chroot --no-rlimits > '" +
              (d / "avahi.log").string() + "' 2>&1 &\n"
              "echo $! > '" + (d / "avahi.pid").string() + "'\n"
