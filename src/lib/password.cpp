@@ -61,12 +61,17 @@ void sleep_ms(int ms) {
 // State shared with the signal handler while the prompt has echo turned off.
 volatile sig_atomic_t g_prompt_signal = 0;
 int g_prompt_fd = -1;
+// Self-pipe: a signal that lands between two reads must still wake the prompt up.
+int g_wake_fd = -1;
 termios g_saved_termios;
 
 extern "C" void on_prompt_signal(int sig) {
   // tcsetattr is async-signal-safe; restore echo first so a dying process leaves a sane terminal.
   if (g_prompt_fd >= 0) tcsetattr(g_prompt_fd, TCSAFLUSH, &g_saved_termios);
   g_prompt_signal = sig;
+  if (g_wake_fd >= 0) {
+    [[maybe_unused]] auto w = ::write(g_wake_fd, "x", 1);
+  }
 }
 
 class SystemTerminal final : public Terminal {
@@ -82,7 +87,11 @@ class SystemTerminal final : public Terminal {
     bool have_termios = tcgetattr(in_fd, &saved) == 0;
     static constexpr int kSignals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
     struct sigaction old_actions[4]{};
+    int wake[2] = {-1, -1};
+    if (have_termios && ::pipe2(wake, O_CLOEXEC | O_NONBLOCK) != 0) wake[0] = wake[1] = -1;
+    Fd wake_rd(wake[0]), wake_wr(wake[1]);
     if (have_termios) {
+      g_wake_fd = wake_wr.get();
       g_saved_termios = saved;
       g_prompt_fd = in_fd;
       g_prompt_signal = 0;
@@ -102,6 +111,16 @@ class SystemTerminal final : public Terminal {
     int read_error = 0;
     bool eof = false;
     for (;;) {
+      if (g_prompt_signal) break;
+      if (wake_rd.get() >= 0) {
+        pollfd p[2] = {{in_fd, POLLIN, 0}, {wake_rd.get(), POLLIN, 0}};
+        if (::poll(p, 2, -1) < 0) {
+          if (errno == EINTR) continue;
+          read_error = errno;
+          break;
+        }
+        if (p[1].revents) break;  // a signal arrived
+      }
       char c;
       ssize_t n = ::read(in_fd, &c, 1);
       if (n == 1) {
@@ -123,6 +142,7 @@ class SystemTerminal final : public Terminal {
       tcsetattr(in_fd, TCSAFLUSH, &saved);
       caught = g_prompt_signal;
       g_prompt_fd = -1;
+      g_wake_fd = -1;
       for (int i = 0; i < 4; ++i) sigaction(kSignals[i], &old_actions[i], nullptr);
       if (caught) {
         // Let a handler installed by the caller see the signal too.
