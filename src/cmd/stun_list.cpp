@@ -101,7 +101,8 @@ nlohmann::json probe_json(const stun::ProbeResult& p) {
 nlohmann::json service_json(const xep0215::Service& s, const xep0215::FoundService* f, long long now) {
   using nlohmann::json;
   // Prosody sends no `expires` with TURN REST credentials: the username carries the expiry.
-  std::optional<long long> expiry = s.expires ? s.expires : f ? f->rest_expiry : std::nullopt;
+  const bool has_expiry = s.expires.has_value() || (f && f->rest_expiry.has_value());
+  const long long expiry_at = s.expires ? *s.expires : (f && f->rest_expiry) ? *f->rest_expiry : 0;
   json j = {{"type", s.type},
             {"host", s.host},
             {"port", s.port},
@@ -109,9 +110,9 @@ nlohmann::json service_json(const xep0215::Service& s, const xep0215::FoundServi
             {"uri", s.uri()},
             {"username", s.username.empty() ? json(nullptr) : json(s.username)},
             {"password", s.password.empty() ? json(nullptr) : json(s.password)},
-            {"expires", expiry ? json(xep0215::format_datetime(*expiry)) : json(nullptr)},
-            {"expires_in", expiry ? json(*expiry - now) : json(nullptr)},
-            {"expires_source", !expiry ? json(nullptr)
+            {"expires", has_expiry ? json(xep0215::format_datetime(expiry_at)) : json(nullptr)},
+            {"expires_in", has_expiry ? json(expiry_at - now) : json(nullptr)},
+            {"expires_source", !has_expiry ? json(nullptr)
                                : s.expires ? json(s.expires_from_ttl ? "ttl" : "expires")
                                            : json("turn_rest_username")},
             {"restricted", s.restricted},

@@ -282,8 +282,17 @@ std::string Address::ip_string() const {
 }
 
 std::string Address::to_string() const {
-  if (family == 6) return "[" + ip_string() + "]:" + std::to_string(port);
-  return ip_string() + ":" + std::to_string(port);
+  std::string s;
+  if (family == 6) {
+    s.push_back('[');
+    s.append(ip_string());
+    s.push_back(']');
+  } else {
+    s = ip_string();
+  }
+  s.push_back(':');
+  s.append(std::to_string(port));
+  return s;
 }
 
 // ---- Message -------------------------------------------------------------------------------
@@ -394,20 +403,20 @@ std::string Message::describe() const {
     switch (a.type) {
       case attr::XorMappedAddress: case attr::XorRelayedAddress: case attr::XorPeerAddress:
       case attr::XorMappedAddressOld:
-        if (auto ad = xor_address_attribute(a.type)) s += "=" + ad->to_string();
+        if (auto ad = xor_address_attribute(a.type)) s.append("=").append(ad->to_string());
         break;
       case attr::MappedAddress: case attr::AlternateServer: case attr::ResponseOrigin:
       case attr::OtherAddress:
-        if (auto ad = address_attribute(a.type)) s += "=" + ad->to_string();
+        if (auto ad = address_attribute(a.type)) s.append("=").append(ad->to_string());
         break;
       case attr::ErrorCode:
-        if (auto e = error_code()) s += "=" + std::to_string(e->code) + " \"" + e->reason + "\"";
+        if (auto e = error_code()) s.append("=").append(std::to_string(e->code)).append(" \"").append(e->reason).append("\"");
         break;
       case attr::Realm: case attr::Software: case attr::Username: case attr::Nonce:
-        s += "=\"" + std::string(a.value.begin(), a.value.end()) + "\"";
+        s.append("=\"").append(a.value.begin(), a.value.end()).append("\"");
         break;
       case attr::Lifetime:
-        if (a.value.size() == 4) s += "=" + std::to_string(get32(a.value.data()));
+        if (a.value.size() == 4) s.append("=").append(std::to_string(get32(a.value.data())));
         break;
       default: break;
     }

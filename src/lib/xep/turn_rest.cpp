@@ -40,7 +40,7 @@ Credentials generate(std::string_view secret, long long expiry_unix, std::string
   Credentials c;
   c.expiry = expiry_unix;
   c.username = std::to_string(expiry_unix);
-  if (!user.empty()) c.username += ":" + std::string(user);
+  if (!user.empty()) c.username.append(":").append(user);
   c.password = password_for(secret, c.username);
   return c;
 }
