@@ -144,7 +144,7 @@ void add_connection_options(CLI::App& sub, ConnectionOptions& o) {
       ->group(grp)
       ->type_name("HOST[:PORT]");
   sub.add_flag("--direct-tls", o.direct_tls, "Use direct TLS (XEP-0368) instead of STARTTLS")->group(grp);
-  sub.add_option("--ca-file", o.ca_file, "Trust the CA certificates in FILE (PEM)")
+  sub.add_option("--ca-file", o.ca_file, "Trust only the CA certificates in FILE (PEM), not the system store")
       ->group(grp)
       ->type_name("FILE")
       ->check(quiet(CLI::ExistingFile));
@@ -153,7 +153,8 @@ void add_connection_options(CLI::App& sub, ConnectionOptions& o) {
       ->group(grp)
       ->type_name("SECONDS")
       ->capture_default_str()
-      ->check(quiet(CLI::PositiveNumber));
+      ->check(quiet(CLI::PositiveNumber))
+      ->each([&o](const std::string&) { o.timeout_given = true; });
   sub.add_option("--resource", o.resource, "Resource to request when binding")->group(grp)->type_name("NAME");
   sub.add_option("--password-file", o.password_file, "Read the password from the first line of FILE")
       ->group(grp)
@@ -162,6 +163,16 @@ void add_connection_options(CLI::App& sub, ConnectionOptions& o) {
                  "Run CMD and use the first line of its output as the password")
       ->group(grp)
       ->type_name("CMD");
+}
+
+void apply_account_defaults(ConnectionOptions& o, Output& out) {
+  if (o.timeout_given) return;
+  const auto& g = out.globals();
+  bool explicit_path = !g.config_path.empty();
+  auto cfg = config::load(explicit_path ? std::filesystem::path(g.config_path) : config::default_path(), explicit_path);
+  if (!cfg) return;
+  const config::Account* acct = !g.account.empty() ? cfg->find(g.account) : o.jid.empty() ? cfg->selected(std::nullopt) : nullptr;
+  if (acct && acct->timeout && *acct->timeout > 0) o.timeout = *acct->timeout;
 }
 
 Result<xmpp::ConnectConfig> resolve_connection(const ConnectionOptions& o, Output& out) {

@@ -120,6 +120,7 @@ struct ConnectionOptions {
   std::string ca_file;
   bool insecure = false;
   double timeout = 10.0;
+  bool timeout_given = false;  ///< --timeout was on the command line
   std::string resource;
   std::string password_file;
   std::string password_command;
@@ -128,6 +129,10 @@ struct ConnectionOptions {
 /// Declare --jid, --server, --direct-tls, --ca-file, --insecure, --timeout, --resource,
 /// --password-file, --password-command on sub.
 void add_connection_options(CLI::App& sub, ConnectionOptions& o);
+
+/// Fill what the command line left unset from the selected config-file account (timeout).
+/// Call before computing deadlines. Errors are reported later by resolve_connection.
+void apply_account_defaults(ConnectionOptions& o, Output& out);
 
 /// Merge command line, config file account and password sources into a session config.
 /// Errors: Usage (no JID / no password without a TTY), Config (bad file / unknown account).

@@ -274,7 +274,10 @@ void register_pass(CLI::App& app, Output& out) {
       ->type_name("ADDR[/PREFIX]");
   listen->add_option("--port-file", lo->port_file, "Write the public endpoint (IP:PORT) to FILE")
       ->type_name("FILE");
-  listen->callback([lo, &out] { run_listen(*lo, out); });
+  listen->callback([lo, &out] {
+    apply_account_defaults(lo->conn, out);
+    run_listen(*lo, out);
+  });
 
   auto co = std::make_shared<CloseOptions>();
   auto* close = pass->add_subcommand("close", "Close a public port registered by your account");
@@ -284,7 +287,10 @@ void register_pass(CLI::App& app, Output& out) {
       ->type_name("IP:PORT");
   close->add_option("--service", co->service, "PASS service JID (default: pass.<your domain>)")
       ->type_name("JID");
-  close->callback([co, &out] { run_close(*co, out); });
+  close->callback([co, &out] {
+    apply_account_defaults(co->conn, out);
+    run_close(*co, out);
+  });
 }
 
 }  // namespace xnet::cmd

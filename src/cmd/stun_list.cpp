@@ -417,7 +417,10 @@ void register_stun_list(CLI::App& app, Output& out) {
       ->capture_default_str()
       ->check(quiet(CLI::PositiveNumber))
       ->type_name("SECONDS");
-  sub->callback([opts, &out] { run_stun_list(*opts, out); });
+  sub->callback([opts, &out] {
+    apply_account_defaults(opts->conn, out);
+    run_stun_list(*opts, out);
+  });
 }
 
 }  // namespace xnet::cmd

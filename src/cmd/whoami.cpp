@@ -13,6 +13,7 @@
 #include "stun/probe.hpp"
 #include "util/hostport.hpp"
 #include "xep/extdisco_client.hpp"
+#include "xmpp/external_stun.hpp"
 #include "xmpp/whoami.hpp"
 
 namespace xnet::xmpp {
@@ -144,35 +145,6 @@ void print_text(std::ostream& os, const WhoamiStunReport& r, const Style& s) {
   }
 }
 
-// The external address as STUN servers see it, from the servers the XMPP server announces.
-Result<stun::ExternalView> learn_via_stun(xmpp::Session& session, Deadline deadline, Output& out) {
-  const auto& bound = session.info().bound_jid;
-  auto at = bound.find('@');
-  auto slash = bound.find('/');
-  std::string bare = bound.substr(0, slash);
-  std::string domain = at == std::string::npos ? bare : bare.substr(at + 1);
-  auto info = session.disco_info(domain, deadline);
-  if (!info) return fail(info.error());
-  xep0215::DiscoverOptions d;
-  d.server = domain;
-  d.own_bare_jid = bare;
-  d.request_credentials = false;
-  d.now_unix = static_cast<long long>(std::time(nullptr));
-  auto requester = [&](xml::Element iq) { return session.request(std::move(iq), deadline); };
-  auto found = xep0215::discover(*info, requester, d, out);
-  if (!found) return fail(found.error());
-  std::vector<stun::ProbeTarget> targets;
-  for (const auto& f : found->services) {
-    const auto& sv = f.service;
-    if ((sv.type != "stun" && sv.type != "turn") || sv.transport != "udp") continue;
-    targets.push_back(stun::ProbeTarget{sv.host, sv.port, sv.type, sv.transport, std::nullopt});
-  }
-  if (targets.empty()) return fail(Category::NotSupported, "the server announces no STUN server over UDP");
-  stun::ProbeOptions po;
-  po.overall_timeout = std::min(std::chrono::milliseconds(5000), deadline.remaining());
-  return stun::external_address(targets, po, out);
-}
-
 void run_whoami(const WhoamiOptions& o, Output& out) {
   auto deadline = deadline_from(o.conn.timeout);
   auto cfg = unwrap(resolve_connection(o.conn, out));
@@ -194,7 +166,7 @@ void run_whoami(const WhoamiOptions& o, Output& out) {
   rep.conn = session.info();
   auto started = Deadline::Clock::now();
   if (no_sic) out.progress(1, "the server has no XEP-0279; asking its STUN servers");
-  auto view = learn_via_stun(session, deadline, out);
+  auto view = xmpp::external_via_stun(session, deadline, out);
   session.close();
   if (!view) {
     if (!sic) {
@@ -227,7 +199,10 @@ void register_whoami(CLI::App& app, Output& out) {
                              "Also learn the address from the STUN servers the server announces (XEP-0215)");
   sub->add_flag("--no-stun", opts->no_stun, "Never fall back to STUN when the server lacks XEP-0279")
       ->excludes(stun);
-  sub->callback([opts, &out] { run_whoami(*opts, out); });
+  sub->callback([opts, &out] {
+    apply_account_defaults(opts->conn, out);
+    run_whoami(*opts, out);
+  });
 }
 
 }  // namespace xnet::cmd

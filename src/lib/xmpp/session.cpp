@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <mutex>
@@ -139,6 +140,14 @@ StanzaError parse_stanza_error(const xml::Element& stanza) {
     if (se.text.empty()) se.text = err->text;
   }
   return se;
+}
+
+std::string bare_jid(std::string_view jid) { return std::string(jid.substr(0, jid.find('/'))); }
+
+std::string jid_domain(std::string_view jid) {
+  auto bare = std::string_view(jid).substr(0, jid.find('/'));
+  auto at = bare.find('@');
+  return std::string(at == std::string_view::npos ? bare : bare.substr(at + 1));
 }
 
 xml::Element make_result_reply(const xml::Element& request) {
@@ -374,6 +383,15 @@ Result<Session> Session::open(const ConnectConfig& config, Trace& trace, Deadlin
     if (rc != 0)
       return fail(Category::Dns, "cannot resolve " + m.cfg.host + ": " + gai_strerror(rc), "check the host name");
     freeaddrinfo(res);
+  }
+
+  // libstrophe always calls SSL_CTX_set_default_verify_paths, which parses the whole system CA
+  // bundle (most of a whoami's CPU). With --ca-file (which replaces the system store, as curl's
+  // --cacert does) or --insecure that work is useless: point OpenSSL's default file elsewhere,
+  // unless the user chose SSL_CERT_FILE.
+  if ((!m.cfg.ca_file.empty() || m.cfg.insecure) && !std::getenv("SSL_CERT_FILE")) {
+    ::setenv("SSL_CERT_FILE", m.cfg.insecure ? "/dev/null" : m.cfg.ca_file.c_str(), 1);
+    ::setenv("SSL_CERT_DIR", "/nonexistent", 0);
   }
 
   m.log = {&Impl::log_cb, &m};

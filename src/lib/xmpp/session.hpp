@@ -24,7 +24,7 @@ struct ConnectConfig {
   std::string host;                ///< empty: SRV lookup / JID domain (done by libstrophe)
   std::uint16_t port = 0;          ///< 0: default (5222, or 5223 with direct_tls)
   bool direct_tls = false;         ///< XEP-0368 direct TLS instead of STARTTLS
-  std::string ca_file;             ///< extra CA bundle for certificate verification
+  std::string ca_file;             ///< CA bundle to verify against instead of the system store
   bool insecure = false;           ///< skip certificate verification
   std::string resource;            ///< requested resource ("" = server-assigned)
 };
@@ -91,6 +91,11 @@ class Session {
   explicit Session(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
+
+/// "user@domain" from "user@domain/resource".
+std::string bare_jid(std::string_view jid);
+/// "domain" from "user@domain/resource" (or from "domain").
+std::string jid_domain(std::string_view jid);
 
 /// Build an IQ reply of type error for request with condition (RFC 6120 §8.3).
 xml::Element make_error_reply(const xml::Element& request, std::string_view type,

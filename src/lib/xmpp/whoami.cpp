@@ -59,7 +59,8 @@ Result<WhoamiReport> server_ip_check(Session& session, std::optional<xep0279::Ns
   if (force_ns) {
     order = {*force_ns};
   } else {
-    auto disco = session.disco_info("", deadline);
+    // To the domain: without 'to' Prosody answers for the account's bare JID instead.
+    auto disco = session.disco_info(jid_domain(session.info().bound_jid), deadline);
     bool has1 = false, has0 = false;
     if (disco) {
       has1 = disco->has(xep0279::kSic1);
