@@ -98,6 +98,12 @@ class Output final : public Trace {
   std::mutex mu_;
 };
 
+/// Thrown by a command whose result is already printed but whose exit status is not 0 (e.g. a
+/// probe that found failures under --json); main returns code without printing anything.
+struct ExitStatus {
+  int code;
+};
+
 /// Throw a failed Result's error as xnet::Error (only the cmd layer throws; main catches).
 template <class T>
 T unwrap(Result<T> r) {

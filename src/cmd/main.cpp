@@ -74,6 +74,8 @@ int main(int argc, char** argv) {
     out.error(Error(Category::Usage, e.what(), "run '" + command_path(app) + " --help' for usage"),
               command_path(app));
     return exit_code(Category::Usage);
+  } catch (const cmd::ExitStatus& e) {
+    return e.code;
   } catch (const Error& e) {
     out.error(e, command_path(app));
     return exit_code(e.category);

@@ -338,8 +338,7 @@ void run_stun_list(const StunListOptions& o, Output& out) {
     if (!out.json()) throw Error(Category::CheckFailed, msg);
     // The JSON result is already on stdout and says so; only the exit status is left.
     out.warning(msg);
-    std::cout.flush();
-    std::exit(exit_code(Category::CheckFailed));
+    throw ExitStatus{exit_code(Category::CheckFailed)};
   }
 
   // --watch: acknowledge and print each push until SIGINT/SIGTERM.

@@ -175,7 +175,7 @@ TEST_CASE("password sources reach the server", "[integration][whoami][auth]") {
   }
 }
 
-TEST_CASE("--debug=xml shows the stream but never the password", "[integration][whoami][security]") {
+TEST_CASE("the XML trace (--debug=xml) shows the stream but never the password", "[integration][whoami][security]") {
   SKIP_WITHOUT_PROSODY();
   auto& s = server();
   auto r = run_xnet({"--debug=xml", "whoami", "--jid", "alice@localhost", "--server", s.server(), "--ca-file",

@@ -148,7 +148,7 @@ TEST_CASE("only legacy forms: fallback chain and diagnosis", "[extdisco]") {
   REQUIRE(srv.asked[2].attr_or("to") == "alice@example.org");
 }
 
-TEST_CASE("--all asks every advertised form and labels the source", "[extdisco]") {
+TEST_CASE("asking all forms (--all) queries every advertised form and labels the source", "[extdisco]") {
   FakeServer srv;
   srv.replies["urn:xmpp:extdisco:2|services"] = kV2;
   srv.replies["urn:xmpp:extdisco:1|services"] =
@@ -163,7 +163,7 @@ TEST_CASE("--all asks every advertised form and labels the source", "[extdisco]"
   REQUIRE(d->services[3].service.source == Form::Extdisco1);
 }
 
-TEST_CASE("--ns forces a form; a refusal is reported", "[extdisco]") {
+TEST_CASE("a forced namespace (--ns) picks that form; a refusal is reported", "[extdisco]") {
   FakeServer srv;
   auto o = opts();
   o.force = Form::Extdisco0;
