@@ -387,11 +387,11 @@ Result<Session> Session::open(const ConnectConfig& config, Trace& trace, Deadlin
 
   // libstrophe always calls SSL_CTX_set_default_verify_paths, which parses the whole system CA
   // bundle (most of a whoami's CPU). With --ca-file (which replaces the system store, as curl's
-  // --cacert does) or --insecure that work is useless: point OpenSSL's default file elsewhere,
-  // unless the user chose SSL_CERT_FILE.
-  if ((!m.cfg.ca_file.empty() || m.cfg.insecure) && !std::getenv("SSL_CERT_FILE")) {
+  // --cacert does) or --insecure that work is useless: point OpenSSL's defaults elsewhere. The
+  // explicit option wins over SSL_CERT_FILE/SSL_CERT_DIR from the environment.
+  if (!m.cfg.ca_file.empty() || m.cfg.insecure) {
     ::setenv("SSL_CERT_FILE", m.cfg.insecure ? "/dev/null" : m.cfg.ca_file.c_str(), 1);
-    ::setenv("SSL_CERT_DIR", "/nonexistent", 0);
+    ::setenv("SSL_CERT_DIR", "/nonexistent", 1);
   }
 
   m.log = {&Impl::log_cb, &m};
