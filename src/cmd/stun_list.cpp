@@ -289,11 +289,8 @@ void run_stun_list(const StunListOptions& o, Output& out) {
   auto cfg = unwrap(resolve_connection(o.conn, out));
   auto session = unwrap(xmpp::Session::open(cfg, out, deadline));
   const auto& bound = session.info().bound_jid;
-  auto at = bound.find('@');
-  auto slash = bound.find('/');
-  std::string domain = bound.substr(at == std::string::npos ? 0 : at + 1,
-                                    slash == std::string::npos ? std::string::npos : slash - at - 1);
-  std::string bare = bound.substr(0, slash);
+  std::string domain = xmpp::jid_domain(bound);
+  std::string bare = xmpp::bare_jid(bound);
 
   d.server = domain;
   d.own_bare_jid = bare;
