@@ -54,22 +54,6 @@ nlohmann::json last_json_line(const std::string& out) {
   return nlohmann::json::parse(out.substr(start == std::string::npos ? 0 : start + 1, end - (start == std::string::npos ? 0 : start + 1) + 1));
 }
 
-const char* kServicesToml = R"(
-[[external_services]]
-type = "stun"
-host = "127.0.0.1"
-port = 3478
-transport = "udp"
-
-[[external_services]]
-type = "turn"
-host = "127.0.0.1"
-port = 3479
-transport = "udp"
-secret = "north"
-ttl = 3600
-restricted = true
-)";
 
 // A blocking TCP client with bounded reads, for speaking raw XML to the server.
 class Raw {
@@ -174,7 +158,7 @@ std::string proxy_v2_header(const char* src_ip, std::uint16_t src_port) {
 TEST_CASE("slixmpp logs in with SCRAM over STARTTLS and direct TLS and gets SIC, extdisco and ping answers",
           "[integration][serve][slixmpp]") {
   SKIP_WITHOUT_SLIXMPP();
-  ServeFixture s({{{"alice", kPassword}}, kServicesToml, {}, false, false});
+  ServeFixture s({{{"alice", kPassword}}, kTestExternalServices, {}, false, false});
   struct Case {
     const char* name;
     std::vector<std::string> args;
@@ -256,7 +240,7 @@ TEST_CASE("xnet whoami reports what serve sees", "[integration][serve][whoami]")
 }
 
 TEST_CASE("xnet stun-list reads every XEP-0215 form from serve", "[integration][serve][stun-list]") {
-  ServeFixture s({{{"alice", kPassword}}, kServicesToml, {}, false, false});
+  ServeFixture s({{{"alice", kPassword}}, kTestExternalServices, {}, false, false});
   auto r = run_xnet({"--json", "stun-list", "--all", "--jid", "alice@localhost", "--server", s.server(), "--ca-file",
                      s.cert(), "--timeout", "10"},
                     {{"XNET_PASSWORD", kPassword}});
@@ -285,7 +269,7 @@ TEST_CASE("xnet stun-list reads every XEP-0215 form from serve", "[integration][
 }
 
 TEST_CASE("stun-list --watch gets a push after SIGHUP reloads the list", "[integration][serve][stun-list]") {
-  ServeFixture s({{{"alice", kPassword}}, kServicesToml, {}, false, false});
+  ServeFixture s({{{"alice", kPassword}}, kTestExternalServices, {}, false, false});
   TempDir d("xnet-watch");
   Process::Options po;
   po.stdout_file = d / "out";
@@ -303,7 +287,7 @@ TEST_CASE("stun-list --watch gets a push after SIGHUP reloads the list", "[integ
     return false;
   };
   REQUIRE(wait_lines(1));
-  s.write_config(std::string(kServicesToml) + R"(
+  s.write_config(std::string(kTestExternalServices) + R"(
 [[external_services]]
 type = "stun"
 host = "stun2.example.net"
@@ -325,7 +309,7 @@ transport = "udp"
 }
 
 TEST_CASE("a typed extdisco:2 request is pushed the change after SIGHUP", "[integration][serve][push]") {
-  ServeFixture s({{}, kServicesToml, {"--allow-plaintext", "--anonymous"}, false, false});
+  ServeFixture s({{}, kTestExternalServices, {"--allow-plaintext", "--anonymous"}, false, false});
   Raw c(s.c2s_port());
   auto jid = anon_login(c);
   c.send("<iq type='get' id='l1'><services xmlns='urn:xmpp:extdisco:2' type='stun'/></iq>");
@@ -481,7 +465,7 @@ TEST_CASE("component mode: a Prosody client reaches the component's services", "
   Prosody p(po);
   p.add_user("alice", kPassword);
   TempDir d("xnet-comp");
-  write_file(d / "services.toml", kServicesToml);
+  write_file(d / "services.toml", kTestExternalServices);
   Process::Options opt;
   opt.stdout_file = d / "out";
   opt.stderr_file = d / "err";

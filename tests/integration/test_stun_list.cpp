@@ -267,22 +267,6 @@ TEST_CASE("whoami --stun reports SIC and STUN side by side", "[integration][stun
 }
 
 namespace {
-const char* kServeServices = R"(
-[[external_services]]
-type = "stun"
-host = "127.0.0.1"
-port = 3478
-transport = "udp"
-
-[[external_services]]
-type = "turn"
-host = "127.0.0.1"
-port = 3479
-transport = "udp"
-secret = "north"
-ttl = 3600
-restricted = true
-)";
 
 std::vector<std::string> serve_args(ServeFixture& s, std::vector<std::string> extra) {
   std::vector<std::string> a{"--json", "stun-list", "--jid", "alice@localhost", "--server", s.server(), "--ca-file",
@@ -293,7 +277,7 @@ std::vector<std::string> serve_args(ServeFixture& s, std::vector<std::string> ex
 }  // namespace
 
 TEST_CASE("stun-list reads the 2007 <stun/> form and google:jingleinfo from xnet serve", "[integration][stun_list][serve]") {
-  ServeFixture s({{{"alice", kPassword}}, kServeServices, {}, false, false});
+  ServeFixture s({{{"alice", kPassword}}, kTestExternalServices, {}, false, false});
   auto v01 = run_xnet(serve_args(s, {"--ns", "xep0215-0.1"}), kEnv);
   INFO(v01.err << s.log());
   REQUIRE(v01.exit_code == 0);
@@ -316,7 +300,7 @@ TEST_CASE("stun-list reads the 2007 <stun/> form and google:jingleinfo from xnet
 }
 
 TEST_CASE("stun-list --watch acknowledges a push and ends cleanly on SIGINT", "[integration][stun_list][serve]") {
-  ServeFixture s({{{"alice", kPassword}}, kServeServices, {}, false, false});
+  ServeFixture s({{{"alice", kPassword}}, kTestExternalServices, {}, false, false});
   TempDir d("xnet-watch");
   Process::Options po;
   po.stdout_file = d / "out";
@@ -334,7 +318,7 @@ TEST_CASE("stun-list --watch acknowledges a push and ends cleanly on SIGINT", "[
     return lines() >= n;
   };
   REQUIRE(wait_lines(1));
-  s.write_config(std::string(kServeServices) + R"(
+  s.write_config(std::string(kTestExternalServices) + R"(
 [[external_services]]
 type = "turn"
 host = "127.0.0.2"

@@ -16,6 +16,25 @@
 
 namespace xnet::test {
 
+/// A serve config with one STUN and one restricted TURN service (TURN REST secret "north",
+/// ttl 3600), for tests of the XEP-0215 forms.
+inline constexpr const char* kTestExternalServices = R"(
+[[external_services]]
+type = "stun"
+host = "127.0.0.1"
+port = 3478
+transport = "udp"
+
+[[external_services]]
+type = "turn"
+host = "127.0.0.1"
+port = 3479
+transport = "udp"
+secret = "north"
+ttl = 3600
+restricted = true
+)";
+
 struct ServeFixtureOptions {
   std::vector<std::pair<std::string, std::string>> users;  ///< created before start
   std::string config_toml;         ///< written to STATE/serve.toml and passed with --server-config
