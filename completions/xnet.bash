@@ -20,7 +20,7 @@ _xnet_subcommands=(
   ['xnet serve user list']=''
 )
 _xnet_options=(
-  ['xnet']='-h --help --version --json -q --quiet -v --verbose --debug --config --account --no-color'
+  ['xnet']='-h --help -V --version --json -q --quiet -v --verbose --debug --config --account --no-color'
   ['xnet whoami']='-h --help --jid --server --direct-tls --ca-file --insecure --timeout --resource --password-file --password-command --ns --stun --no-stun'
   ['xnet stun-list']='-h --help --jid --server --direct-tls --ca-file --insecure --timeout --resource --password-file --password-command --ns --all --type --transport --no-credentials --show-secrets --watch --probe --no-allocate --stun-rto --stun-tries --probe-timeout'
   ['xnet pass']='-h --help'

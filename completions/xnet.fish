@@ -45,7 +45,7 @@ complete -c xnet -n '__xnet_at '\''xnet'\''' -a 'pass' -d 'Rent a public TCP por
 complete -c xnet -n '__xnet_at '\''xnet'\''' -a 'lan' -d 'Serverless messaging on the local network (XEP-0174, mDNS/DNS-SD)'
 complete -c xnet -n '__xnet_at '\''xnet'\''' -a 'serve' -d 'Run a small XMPP server (SIC, STUN lists, ping) or a component'
 complete -c xnet -s h -l help -d 'Print this help message and exit'
-complete -c xnet -l version -d 'Display program version information and exit'
+complete -c xnet -s V -l version -d 'Print the version and exit'
 complete -c xnet -l json -d 'Print results as JSON (JSON lines for streams)'
 complete -c xnet -s q -l quiet -d 'Print no diagnostics on stderr, only errors'
 complete -c xnet -s v -l verbose -d 'More progress on stderr (repeat: -vv)'

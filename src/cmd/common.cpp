@@ -9,6 +9,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "cmd/usage.hpp"
 #include "config.hpp"
 #include "password.hpp"
 #include "util/hostport.hpp"
@@ -30,11 +31,36 @@ std::size_t edit_distance(std::string_view a, std::string_view b) {
   }
   return prev[b.size()];
 }
+// RFC 7622 §3: the checks a user's typo fails, done before any password is asked for.
+Result<void> check_jid(std::string_view jid) {
+  auto bad = [&](const std::string& why) {
+    return fail(Category::Usage, "'" + std::string(jid) + "' is not a valid JID: " + why,
+                "expected USER@DOMAIN[/RESOURCE], or DOMAIN for an anonymous login");
+  };
+  for (char c : jid)
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) return bad("it contains a control character");
+  std::string_view bare = jid.substr(0, jid.find('/'));
+  if (bare.size() < jid.size() && bare.size() + 1 == jid.size()) return bad("the resource after '/' is empty");
+  auto at = bare.find('@');
+  std::string_view local = at == std::string_view::npos ? std::string_view() : bare.substr(0, at);
+  std::string_view domain = at == std::string_view::npos ? bare : bare.substr(at + 1);
+  if (at != std::string_view::npos && local.empty()) return bad("the user part before '@' is empty");
+  if (domain.empty()) return bad("the domain is empty");
+  if (domain.find('@') != std::string_view::npos) return bad("it contains more than one '@'");
+  if (domain.find(' ') != std::string_view::npos) return bad("the domain contains a space");
+  if (local.find_first_of(" \"&'/:<>") != std::string_view::npos)
+    return bad("the user part contains a space or one of \" & ' / : < >");
+  if (local.size() > 1023 || domain.size() > 1023) return bad("a part is longer than 1023 bytes");
+  return {};
+}
+
 }  // namespace
 
 Result<void> Output::finalize() {
   const char* no_color = std::getenv("NO_COLOR");
-  style_.color = !g_.no_color && !(no_color && *no_color) && ::isatty(STDOUT_FILENO) && !g_.json;
+  const char* term = std::getenv("TERM");
+  bool dumb = !term || !*term || std::string_view(term) == "dumb";
+  style_.color = !g_.no_color && !(no_color && *no_color) && !dumb && ::isatty(STDOUT_FILENO) && !g_.json;
   for (const auto& raw : g_.debug) {
     std::string a = raw;
     if (a == "list") {
@@ -92,8 +118,11 @@ void Output::write_line(std::string_view line) {
 
 void Output::error(const Error& e, std::string_view command) {
   std::lock_guard lock(mu_);
-  std::string head = std::string(command) + ": " + std::string(category_label(e.category)) + ": ";
-  std::cerr << head << e.message << '\n';
+  // "xnet whoami: interrupted", not "interrupted: interrupted".
+  std::string_view label = category_label(e.category);
+  std::cerr << command << ": " << label;
+  if (!e.message.empty() && e.message != label) std::cerr << ": " << e.message;
+  std::cerr << '\n';
   if (!e.hint.empty()) std::cerr << "  hint: " << e.hint << '\n';
   std::cerr.flush();
   if (g_.json) {
@@ -153,7 +182,7 @@ void add_connection_options(CLI::App& sub, ConnectionOptions& o) {
       ->group(grp)
       ->type_name("SECONDS")
       ->capture_default_str()
-      ->check(quiet(CLI::PositiveNumber))
+      ->check(seconds_validator())
       ->each([&o](const std::string&) { o.timeout_given = true; });
   sub.add_option("--resource", o.resource, "Resource to request when binding")->group(grp)->type_name("NAME");
   sub.add_option("--password-file", o.password_file, "Read the password from the first line of FILE")
@@ -203,6 +232,7 @@ Result<xmpp::ConnectConfig> resolve_connection(const ConnectionOptions& o, Outpu
   if (c.jid.empty())
     return fail(Category::Usage, "no account given",
                 "use --jid USER@DOMAIN, --account NAME, or a default account in the config file");
+  if (auto ok = check_jid(c.jid); !ok) return fail(ok.error());
   // A bare domain as JID means SASL ANONYMOUS (e.g. against a throwaway `xnet serve`).
   bool anonymous = c.jid.find('@') == std::string::npos;
   if (anonymous && (c.jid.empty() || c.jid.find('/') == 0))

@@ -13,6 +13,7 @@
 
 #include "cmd/commands.hpp"
 #include "cmd/common.hpp"
+#include "cmd/usage.hpp"
 #include "mdns/backend.hpp"
 #include "mdns/instance.hpp"
 #include "mdns/ll_net.hpp"
@@ -439,7 +440,8 @@ void register_lan(CLI::App& app, Output& out) {
   an->add_option("--jid", ao->jid, "XMPP address(es) (TXT jid)")->type_name("JID");
   an->add_flag("--no-port-p2pj", ao->no_p2pj, "Do not publish the deprecated port.p2pj TXT key");
   an->add_option("--publish-timeout", ao->publish_timeout, "Seconds to wait for the announcement to be established")
-      ->check(CLI::PositiveNumber)
+      ->check(seconds_validator())
+      ->capture_default_str()
       ->type_name("SECONDS");
   an->add_option("--max-connections", ao->max_connections, "Most simultaneous incoming streams")
       ->check(CLI::Range(1, 4096))
@@ -452,7 +454,8 @@ void register_lan(CLI::App& app, Output& out) {
   auto bo = std::make_shared<BrowseOptions>();
   auto* br = lan->add_subcommand("browse", "List peers on the local network (one-shot, or --watch)");
   br->add_option("--timeout", bo->timeout, "Seconds to wait for answers in one-shot mode")
-      ->check(CLI::PositiveNumber)
+      ->check(seconds_validator())
+      ->capture_default_str()
       ->type_name("SECONDS");
   br->add_flag("--watch", bo->watch, "Stream new/updated/removed events until interrupted");
   br->add_flag("--exclude-own", bo->exclude_own, "Leave out your own announcement");
@@ -468,7 +471,8 @@ void register_lan(CLI::App& app, Output& out) {
   se->add_flag("--each-line", so->each_line, "Send each line of the input as its own message");
   se->add_option("--thread", so->thread, "Thread identifier for the message(s)")->type_name("ID");
   se->add_option("--timeout", so->timeout, "Seconds for resolving, connecting and sending")
-      ->check(CLI::PositiveNumber)
+      ->check(seconds_validator())
+      ->capture_default_str()
       ->type_name("SECONDS");
   se->add_flag("--legacy-stream", so->legacy, "Open the stream without version='1.0' (as Pidgin/iChat do)");
   se->callback([so, &out] { run_send(*so, out); });

@@ -7,6 +7,7 @@
 
 #include "cmd/commands.hpp"
 #include "cmd/common.hpp"
+#include "cmd/usage.hpp"
 #include "util/interrupt.hpp"
 
 #ifndef XNET_VERSION
@@ -14,6 +15,8 @@
 #endif
 
 namespace {
+
+std::string version_text() { return "xnet " XNET_VERSION; }
 
 std::string command_path(const CLI::App& app) {
   std::string path = "xnet";
@@ -35,7 +38,8 @@ int main(int argc, char** argv) {
   cmd::Output out(globals);
 
   CLI::App app("xnet: a network toolkit for XMPP-signalled connectivity checks", "xnet");
-  app.set_version_flag("--version", "xnet " XNET_VERSION);
+  app.formatter(cmd::make_formatter());  // inherited by the subcommands registered below
+  app.set_version_flag("-V,--version", version_text(), "Print the version and exit");
   app.require_subcommand(1);
   app.fallthrough();
   app.add_flag("--json", globals.json, "Print results as JSON (JSON lines for streams)");
@@ -58,6 +62,7 @@ int main(int argc, char** argv) {
   cmd::register_lan(app, out);
   cmd::register_serve(app, out);
   cmd::register_dump_cli(app);
+  cmd::add_global_options_footer(app);
 
   // Finalize output settings before any verb callback runs.
   app.parse_complete_callback([&] {
@@ -65,14 +70,27 @@ int main(int argc, char** argv) {
   });
 
   install_interrupt_handlers();
+  std::vector<std::string> args(argv + 1, argv + argc);
   try {
-    app.parse(argc, argv);
+    bool version = false;
+    args = cmd::rewrite_help_and_version(app, args, version);
+    if (version) {
+      std::cout << version_text() << '\n';
+      return 0;
+    }
+    std::vector<std::string> reversed(args.rbegin(), args.rend());  // CLI11 consumes from the back
+    app.parse(reversed);
     return 0;
   } catch (const CLI::Success& e) {
     return app.exit(e);  // --help, --version
   } catch (const CLI::ParseError& e) {
-    out.error(Error(Category::Usage, e.what(), "run '" + command_path(app) + " --help' for usage"),
-              command_path(app));
+    std::string command;
+    if (auto better = cmd::explain_parse_error(app, args, command)) {
+      out.error(*better, command);
+    } else {
+      out.error(Error(Category::Usage, e.what(), "run '" + command_path(app) + " --help' for usage"),
+                command_path(app));
+    }
     return exit_code(Category::Usage);
   } catch (const cmd::ExitStatus& e) {
     return e.code;

@@ -23,7 +23,9 @@ inline constexpr std::string_view kCapsNs = "http://jabber.org/protocol/caps";
 inline constexpr std::string_view kTlsNs = "urn:ietf:params:xml:ns:xmpp-tls";
 inline constexpr std::string_view kDelayNs = "urn:xmpp:delay";
 inline constexpr std::string_view kXhtmlImNs = "http://jabber.org/protocol/xhtml-im";
-inline constexpr std::string_view kCapsNode = "https://github.com/xnet/xnet";
+// XEP-0115 §4: a URI naming the software. xnet has no web site; its identifiers live under
+// urn:xnet: (as urn:xnet:pass:token:0 does).
+inline constexpr std::string_view kCapsNode = "urn:xnet:caps";
 
 /// The attributes of a `<stream:stream>` open tag. An absent attribute is nullopt; libpurple
 /// sends `to=''` (present, empty) when it does not know the peer.
