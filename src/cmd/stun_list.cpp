@@ -274,7 +274,12 @@ void run_probes(std::vector<Row>& rows, const StunListOptions& o, Output& out) {
   }
   out.progress(1, "probing " + std::to_string(targets.size()) + " service(s)");
   auto results = stun::probe_all(targets, probe_options(o), out);
-  for (std::size_t k = 0; k < results.size(); ++k) rows[index[k]].probe = std::move(results[k]);
+  for (std::size_t k = 0; k < results.size(); ++k) {
+    if (!results[k].skipped.empty())
+      rows[index[k]].probe_skipped = results[k].skipped;
+    else
+      rows[index[k]].probe = std::move(results[k]);
+  }
 }
 
 void run_stun_list(const StunListOptions& o, Output& out) {

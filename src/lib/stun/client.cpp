@@ -1,6 +1,14 @@
 // SPDX-License-Identifier: MIT
 #include "stun/client.hpp"
 
+#include <exception>
+
+#include <asio/co_spawn.hpp>
+#include <asio/io_context.hpp>
+#include <asio/use_awaitable.hpp>
+
+#include "stun/async.hpp"
+
 namespace xnet::stun {
 namespace {
 
@@ -37,9 +45,9 @@ milliseconds RetransmitPolicy::udp_budget() const {
   return total + rto * last_wait_multiplier;
 }
 
-Result<Exchange> transact(Transport& transport, const std::vector<std::uint8_t>& request,
-                          const TransactionId& tid, const ClientOptions& options,
-                          std::span<const std::uint8_t> key) {
+asio::awaitable<Result<Exchange>> co_transact(AsyncTransport& transport, const std::vector<std::uint8_t>& request,
+                                              const TransactionId& tid, const ClientOptions& options,
+                                              std::span<const std::uint8_t> key) {
   Clock& clock = options.clock ? *options.clock : steady_clock();
   Trace& trace = options.trace ? *options.trace : null_trace();
   const auto& policy = options.policy;
@@ -53,7 +61,7 @@ Result<Exchange> transact(Transport& transport, const std::vector<std::uint8_t>&
     auto now = clock.now();
     if (options.deadline && now >= *options.deadline) break;
     trace_message(trace, TraceDir::Sent, transport.peer(), request);
-    if (auto s = transport.send(request); !s) return fail(s.error());
+    if (auto s = co_await transport.send(request); !s) co_return fail(s.error());
     const auto sent_at = clock.now();
     milliseconds wait = reliable ? policy.reliable_timeout
                         : sends == max_sends ? policy.rto * policy.last_wait_multiplier
@@ -66,12 +74,12 @@ Result<Exchange> transact(Transport& transport, const std::vector<std::uint8_t>&
       now = clock.now();
       if (now >= until) break;
       auto left = std::chrono::ceil<milliseconds>(until - now);
-      auto got = transport.receive(left);
+      auto got = co_await transport.receive(left);
       if (!got) {
         Error e = got.error();
         if (e.category == Category::Connect && !reliable)
           e.message = "no STUN server at " + transport.peer() + " (" + e.message + ")";
-        return fail(std::move(e));
+        co_return fail(std::move(e));
       }
       if (!*got) continue;  // the wait ran out; the loop re-checks the clock
       const auto received_at = clock.now();
@@ -89,7 +97,7 @@ Result<Exchange> transact(Transport& transport, const std::vector<std::uint8_t>&
       if (!msg->unknown_required.empty()) {
         // RFC 8489 §7.3.3 (response processing): the transaction has failed.
         auto strict = decode(bytes);
-        return fail(strict ? Error(Category::Protocol, "bad STUN response") : strict.error());
+        co_return fail(strict ? Error(Category::Protocol, "bad STUN response") : strict.error());
       }
       if (!key.empty()) {
         auto integrity = msg->verify_integrity(key);
@@ -107,19 +115,19 @@ Result<Exchange> transact(Transport& transport, const std::vector<std::uint8_t>&
       ex.rtt_ms = ms_between(sent_at, received_at);
       ex.sends = sends;
       ex.response = std::move(*msg);
-      return ex;
+      co_return ex;
     }
   }
   auto elapsed = static_cast<long long>(ms_between(start, clock.now()));
   if (problem) {
     Error e = *problem;
     e.message = "no valid STUN response from " + transport.peer() + " (last reply dropped: " + e.message + ")";
-    return fail(std::move(e));
+    co_return fail(std::move(e));
   }
   if (reliable)
-    return fail(Category::Timeout, "no STUN response from " + transport.peer() + " in " +
+    co_return fail(Category::Timeout, "no STUN response from " + transport.peer() + " in " +
                                        std::to_string(elapsed) + " ms");
-  return fail(Category::Timeout, "no STUN response from " + transport.peer() + " after " +
+  co_return fail(Category::Timeout, "no STUN response from " + transport.peer() + " after " +
                                      std::to_string(max_sends) + " requests in " + std::to_string(elapsed) + " ms",
               "raise --stun-rto/--stun-tries if the server is far away");
 }
@@ -151,15 +159,15 @@ Error error_from_response(const Message& response, std::string_view context) {
   }
 }
 
-Result<Exchange> request(Transport& transport, Method method, const AttributeFiller& fill,
-                         const std::optional<Credentials>& credentials, AuthState& state,
-                         const ClientOptions& options) {
+asio::awaitable<Result<Exchange>> co_request(AsyncTransport& transport, Method method, const AttributeFiller& fill,
+                                             const std::optional<Credentials>& credentials, AuthState& state,
+                                             const ClientOptions& options) {
   int challenges = 0;
   std::vector<std::uint8_t> algorithms;  // PASSWORD-ALGORITHMS copied from the challenge
   std::uint16_t algorithm = 0;
   for (;;) {
     auto tid = random_transaction_id();
-    if (!tid) return fail(tid.error());
+    if (!tid) co_return fail(tid.error());
     MessageBuilder b(method, MessageClass::Request, *tid);
     if (fill) fill(b);
     if (!options.software.empty()) b.add_string(attr::Software, options.software);
@@ -185,26 +193,26 @@ Result<Exchange> request(Transport& transport, Method method, const AttributeFil
     }
     if (options.fingerprint) b.add_fingerprint();
 
-    auto ex = transact(transport, b.bytes(), *tid, options, key);
-    if (!ex) return ex;
-    if (ex->response.cls != MessageClass::Error) return ex;
+    auto ex = co_await co_transact(transport, b.bytes(), *tid, options, key);
+    if (!ex) co_return ex;
+    if (ex->response.cls != MessageClass::Error) co_return ex;
     auto ec = ex->response.error_code();
-    if (!ec || (ec->code != 401 && ec->code != 438)) return ex;
+    if (!ec || (ec->code != 401 && ec->code != 438)) co_return ex;
 
     const std::string ctx = method_name(method) + " to " + transport.peer();
     if (!credentials)
-      return fail(Category::Auth, ctx + ": server requires credentials (" + std::to_string(ec->code) + " " +
+      co_return fail(Category::Auth, ctx + ": server requires credentials (" + std::to_string(ec->code) + " " +
                                       ec->reason + ") and none were given",
                   "restricted services need credentials from the XMPP server");
     if (ec->code == 401 && (signed_request || credentials->short_term))
-      return fail(Category::Auth, ctx + ": credentials rejected (401 " + ec->reason + ") for user '" +
+      co_return fail(Category::Auth, ctx + ": credentials rejected (401 " + ec->reason + ") for user '" +
                                       credentials->username + "': wrong or expired credentials");
     if (++challenges > 3)
-      return fail(Category::Auth, ctx + ": gave up after 3 authentication challenges");
+      co_return fail(Category::Auth, ctx + ": gave up after 3 authentication challenges");
     auto realm = ex->response.string_attribute(attr::Realm);
     auto nonce = ex->response.string_attribute(attr::Nonce);
     if (!nonce || (!realm && state.realm.empty()))
-      return fail(Category::Protocol, ctx + ": " + std::to_string(ec->code) + " challenge without REALM/NONCE");
+      co_return fail(Category::Protocol, ctx + ": " + std::to_string(ec->code) + " challenge without REALM/NONCE");
     if (realm) state.realm = *realm;
     state.nonce = *nonce;
     if (const auto* algs = ex->response.find(attr::PasswordAlgorithms)) {
@@ -221,7 +229,7 @@ Result<Exchange> request(Transport& transport, Method method, const AttributeFil
         i += 4 + ((plen + 3) & ~std::size_t{3});
       }
       if (algorithm == 0)
-        return fail(Category::NotSupported, ctx + ": server offers no password algorithm xnet supports");
+        co_return fail(Category::NotSupported, ctx + ": server offers no password algorithm xnet supports");
     }
     state.key = algorithm == kAlgSha256
                     ? long_term_key_sha256(credentials->username, state.realm, credentials->password)
@@ -229,15 +237,16 @@ Result<Exchange> request(Transport& transport, Method method, const AttributeFil
   }
 }
 
-Result<BindingResult> binding(Transport& transport, const ClientOptions& options,
-                              const std::optional<Credentials>& credentials) {
+asio::awaitable<Result<BindingResult>> co_binding(AsyncTransport& transport, const ClientOptions& options,
+                                                  const std::optional<Credentials>& credentials,
+                                                  const AttributeFiller& extra) {
   AuthState state;
-  auto ex = request(transport, Method::Binding, {}, credentials, state, options);
-  if (!ex) return fail(ex.error());
+  auto ex = co_await co_request(transport, Method::Binding, extra, credentials, state, options);
+  if (!ex) co_return fail(ex.error());
   const auto& r = ex->response;
-  if (r.cls == MessageClass::Error) return fail(error_from_response(r, "Binding to " + transport.peer()));
+  if (r.cls == MessageClass::Error) co_return fail(error_from_response(r, "Binding to " + transport.peer()));
   if (!r.is(Method::Binding, MessageClass::Success))
-    return fail(Category::Protocol, "Binding to " + transport.peer() + ": unexpected " + r.describe());
+    co_return fail(Category::Protocol, "Binding to " + transport.peer() + ": unexpected " + r.describe());
   BindingResult out;
   if (auto a = r.xor_address_attribute(attr::XorMappedAddress)) {
     out.mapped = *a;
@@ -247,36 +256,39 @@ Result<BindingResult> binding(Transport& transport, const ClientOptions& options
     out.mapped = *c;
     out.xor_mapped = false;
   } else {
-    return fail(Category::Protocol, "Binding response from " + transport.peer() +
+    co_return fail(Category::Protocol, "Binding response from " + transport.peer() +
                                         " carries no XOR-MAPPED-ADDRESS or MAPPED-ADDRESS");
   }
   out.rtt_ms = ex->rtt_ms;
   out.sends = ex->sends;
   out.software = r.string_attribute(attr::Software).value_or("");
-  return out;
+  out.other_address = r.address_attribute(attr::OtherAddress);
+  if (!out.other_address) out.other_address = r.address_attribute(attr::ChangedAddress);
+  out.response_origin = r.address_attribute(attr::ResponseOrigin);
+  co_return out;
 }
 
-Result<AllocateResult> allocate(Transport& transport, const Credentials& credentials,
-                                const ClientOptions& options, bool keep) {
+asio::awaitable<Result<AllocateResult>> co_allocate(AsyncTransport& transport, const Credentials& credentials,
+                                                    const ClientOptions& options, bool keep) {
   AuthState state;
-  auto ex = request(transport, Method::Allocate, [](MessageBuilder& b) { b.add_requested_transport(17); },
+  auto ex = co_await co_request(transport, Method::Allocate, [](MessageBuilder& b) { b.add_requested_transport(17); },
                     credentials, state, options);
-  if (!ex) return fail(ex.error());
+  if (!ex) co_return fail(ex.error());
   const auto& r = ex->response;
   const std::string ctx = "Allocate to " + transport.peer();
-  if (r.cls == MessageClass::Error) return fail(error_from_response(r, ctx));
+  if (r.cls == MessageClass::Error) co_return fail(error_from_response(r, ctx));
   if (!r.is(Method::Allocate, MessageClass::Success))
-    return fail(Category::Protocol, ctx + ": unexpected " + r.describe());
+    co_return fail(Category::Protocol, ctx + ": unexpected " + r.describe());
   auto relayed = r.xor_address_attribute(attr::XorRelayedAddress);
-  if (!relayed) return fail(Category::Protocol, ctx + ": success without XOR-RELAYED-ADDRESS");
+  if (!relayed) co_return fail(Category::Protocol, ctx + ": success without XOR-RELAYED-ADDRESS");
   AllocateResult out;
   out.relayed = *relayed;
   out.mapped = r.xor_address_attribute(attr::XorMappedAddress);
   out.lifetime = r.u32_attribute(attr::Lifetime).value_or(0);
   out.rtt_ms = ex->rtt_ms;
-  if (keep) return out;
+  if (keep) co_return out;
 
-  auto rel = request(transport, Method::Refresh, [](MessageBuilder& b) { b.add_u32(attr::Lifetime, 0); },
+  auto rel = co_await co_request(transport, Method::Refresh, [](MessageBuilder& b) { b.add_u32(attr::Lifetime, 0); },
                      credentials, state, options);
   if (!rel) {
     out.release_error = rel.error().message;
@@ -290,7 +302,52 @@ Result<AllocateResult> allocate(Transport& transport, const Credentials& credent
   } else {
     out.released = true;
   }
-  return out;
+  co_return out;
+}
+
+
+namespace {
+
+// Runs one client coroutine to completion on a private loop: the blocking API over the same code.
+template <class T>
+T run_blocking(asio::awaitable<T> op) {
+  asio::io_context io;
+  std::optional<T> out;
+  std::exception_ptr error;
+  asio::co_spawn(
+      io, [&]() -> asio::awaitable<void> { out.emplace(co_await std::move(op)); },
+      [&](std::exception_ptr e) { error = e; });
+  io.run();
+  if (error) std::rethrow_exception(error);
+  return std::move(*out);
+}
+
+}  // namespace
+
+Result<Exchange> transact(Transport& transport, const std::vector<std::uint8_t>& request,
+                          const TransactionId& tid, const ClientOptions& options,
+                          std::span<const std::uint8_t> key) {
+  auto t = adapt(transport);
+  return run_blocking(co_transact(*t, request, tid, options, key));
+}
+
+Result<Exchange> request(Transport& transport, Method method, const AttributeFiller& fill,
+                         const std::optional<Credentials>& credentials, AuthState& state,
+                         const ClientOptions& options) {
+  auto t = adapt(transport);
+  return run_blocking(co_request(*t, method, fill, credentials, state, options));
+}
+
+Result<BindingResult> binding(Transport& transport, const ClientOptions& options,
+                              const std::optional<Credentials>& credentials) {
+  auto t = adapt(transport);
+  return run_blocking(co_binding(*t, options, credentials));
+}
+
+Result<AllocateResult> allocate(Transport& transport, const Credentials& credentials,
+                                const ClientOptions& options, bool keep) {
+  auto t = adapt(transport);
+  return run_blocking(co_allocate(*t, credentials, options, keep));
 }
 
 }  // namespace xnet::stun

@@ -94,6 +94,8 @@ struct BindingResult {
   double rtt_ms = 0;
   int sends = 1;
   std::string software;       ///< the server's SOFTWARE, if any
+  std::optional<Address> other_address;    ///< RFC 5780 OTHER-ADDRESS (or RFC 3489 CHANGED-ADDRESS)
+  std::optional<Address> response_origin;  ///< RFC 5780 RESPONSE-ORIGIN: where the answer came from
 };
 
 /// Sends a Binding request (RFC 8489 §3) and returns the reflexive address.

@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -10,6 +11,10 @@
 #include "error.hpp"
 #include "stun/client.hpp"
 #include "trace.hpp"
+
+namespace asio {
+class io_context;
+}
 
 namespace xnet::stun {
 
@@ -38,6 +43,11 @@ struct ProbeResult {
   bool released = false;                 ///< the allocation was released (Refresh LIFETIME 0)
   std::optional<Error> error;            ///< first failure, with its category
   std::string note;                      ///< e.g. "TURN without credentials: allocation not tried"
+  /// Non-empty when the target was not probed at all (over ProbeOptions::max_servers).
+  std::string skipped;
+  /// Index of the target whose probe this result repeats: the same server (host, port and
+  /// transport) listed twice is probed once.
+  std::optional<std::size_t> same_as;
 
   /// True when every step the probe tried worked.
   bool ok() const { return !error.has_value(); }
@@ -54,10 +64,31 @@ struct ProbeOptions {
   bool tls_verify = true;    ///< verify stuns/turns certificates
   std::string ca_file;       ///< extra trusted CAs (PEM) for stuns/turns
   std::string software = "xnet";
+  std::size_t concurrency = 16;   ///< probes in flight at once
+  /// Distinct servers one list may make the client probe; the rest are skipped with a warning
+  /// (a server chooses the list, and each probe sends datagrams to addresses it named).
+  std::size_t max_servers = 32;
+  /// Absolute bound on every probe, on top of overall_timeout (which starts when a probe starts).
+  std::optional<std::chrono::steady_clock::time_point> deadline;
 };
 
-/// Probes target: a Binding request, then for TURN with credentials an Allocate that is
-/// released again. Never fails as a whole: failures land in ProbeResult::error.
+/// Called once with the results of async_probe_all(), in the order of the targets.
+using ProbeDone = std::function<void(std::vector<ProbeResult>)>;
+
+/// Probes targets on io, which the caller runs (single-threaded): for each distinct server
+/// (host, port, transport) a Binding request, then for TURN with credentials an Allocate that
+/// is released again (Refresh, LIFETIME 0). At most options.concurrency probes are in flight
+/// and at most options.max_servers distinct servers are probed (trace gets a warning naming
+/// how many were skipped). Never fails as a whole: failures land in ProbeResult::error.
+/// trace must outlive the run; done is called on io's thread.
+void async_probe_all(asio::io_context& io, std::vector<ProbeTarget> targets, ProbeOptions options, Trace& trace,
+                     ProbeDone done);
+
+/// async_probe_all() on a private io_context, for callers without a loop of their own.
+std::vector<ProbeResult> probe_all(const std::vector<ProbeTarget>& targets, const ProbeOptions& options,
+                                   Trace& trace);
+
+/// Probes one target (probe_all() of one).
 ProbeResult probe(const ProbeTarget& target, const ProbeOptions& options, Trace& trace);
 
 /// What the STUN servers say about this host's address (for `whoami --stun`).
@@ -71,7 +102,7 @@ struct ExternalView {
   std::vector<std::string> disagreements;  ///< other servers that saw a different address
 };
 
-/// Sends Binding requests to targets concurrently (no TURN allocation) and returns the first
+/// Sends Binding requests to targets (probe_all(), no TURN allocation) and returns the first
 /// answer in target order, with a NAT hint from comparing it with the local socket. Servers
 /// that saw another address are noted (a hint of address-dependent mapping or several exits).
 /// Errors: the first target's error when none answered (Category::Timeout when none were given).
@@ -81,10 +112,5 @@ Result<ExternalView> external_address(const std::vector<ProbeTarget>& targets, c
 /// Notes comparing what XEP-0279 (TCP, the XMPP connection) and STUN (UDP) report.
 std::vector<std::string> compare_with_sic(const ExternalView& stun, const std::string& sic_ip,
                                           std::optional<std::uint16_t> sic_port);
-
-/// Probes every target concurrently (one thread each, all bounded by options.overall_timeout)
-/// and returns the results in the order of targets. trace calls are serialised.
-std::vector<ProbeResult> probe_all(const std::vector<ProbeTarget>& targets, const ProbeOptions& options,
-                                   Trace& trace);
 
 }  // namespace xnet::stun

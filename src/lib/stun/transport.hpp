@@ -3,7 +3,6 @@
 
 #include <chrono>
 #include <cstdint>
-#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -43,18 +42,6 @@ class Transport {
   virtual std::optional<Address> local() const { return std::nullopt; }
 };
 
-/// A UDP socket connected to server (so ICMP port-unreachable ends a transaction early).
-Result<std::unique_ptr<Transport>> open_udp(const Address& server);
-/// A TCP connection to server, established within timeout.
-Result<std::unique_ptr<Transport>> open_tcp(const Address& server, std::chrono::milliseconds timeout);
-/// A TLS connection (for stuns/turns) to server; server_name is used for SNI and, when verify
-/// is true, checked against the certificate (system CA store, plus the PEM CAs in ca_file).
-Result<std::unique_ptr<Transport>> open_tls(const Address& server, const std::string& server_name,
-                                            bool verify, std::chrono::milliseconds timeout,
-                                            const std::string& ca_file = {});
-
-/// Resolves host (an IP literal, with or without brackets, or a DNS name) to addresses,
-/// IPv4 first. Category::Dns when nothing is found.
-Result<std::vector<Address>> resolve(const std::string& host, std::uint16_t port);
+/// The Asio transports (UDP, TCP, TLS) that probes use are in stun/async.hpp.
 
 }  // namespace xnet::stun
