@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-#include "server/crypto.hpp"
+#include "util/crypto.hpp"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -8,7 +8,7 @@
 
 #include <stdexcept>
 
-namespace xnet::server::crypto {
+namespace xnet::crypto {
 
 namespace {
 const EVP_MD* md(Hash h) { return h == Hash::Sha1 ? EVP_sha1() : EVP_sha256(); }
@@ -99,4 +99,4 @@ bool equal(std::string_view a, std::string_view b) {
   return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
-}  // namespace xnet::server::crypto
+}  // namespace xnet::crypto
