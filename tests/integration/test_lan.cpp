@@ -11,6 +11,7 @@
 
 #include "support/avahi_ns.hpp"
 #include "support/process.hpp"
+#include "support/skip.hpp"
 
 using namespace std::chrono_literals;
 using nlohmann::json;
@@ -20,13 +21,7 @@ using xnet::test::StdinPipe;
 
 namespace {
 
-#define SKIP_WITHOUT_NAMESPACES()                                          \
-  do {                                                                     \
-    if (auto why = AvahiNamespace::skip_reason()) {                        \
-      WARN("skipped: " << *why);                                           \
-      return;                                                              \
-    }                                                                      \
-  } while (0)
+#define SKIP_WITHOUT_NAMESPACES() XNET_SKIP_IF(AvahiNamespace::skip_reason())
 
 std::string sh_quote(const std::string& s) {
   std::string out = "'";
@@ -194,7 +189,7 @@ TEST_CASE("lan browse sees a peer published by avahi-publish", "[integration][la
   }
 }
 
-TEST_CASE("avahi-browse sees lan announce; a second announce is renamed; goodbye on exit", "[integration][lan]") {
+TEST_CASE("avahi-browse sees lan announce, a second announce is renamed, goodbye on exit", "[integration][lan]") {
   SKIP_WITHOUT_NAMESPACES();
   AvahiNamespace ns;
   Announcer a(ns, "a1", {"--name", "juliet@pronto", "--nick", "JuliC", "--msg", "on the \xE2\x98\x83 link",

@@ -20,6 +20,7 @@
 #include "support/process.hpp"
 #include "support/prosody.hpp"
 #include "support/serve_fixture.hpp"
+#include "support/skip.hpp"
 
 using namespace xnet::test;
 using namespace std::chrono_literals;
@@ -34,11 +35,8 @@ bool have_slixmpp() {
   return ok;
 }
 
-#define SKIP_WITHOUT_SLIXMPP()                                    \
-  if (!have_slixmpp()) {                                          \
-    WARN("skipped: /usr/bin/python3 with python3-slixmpp missing"); \
-    return;                                                       \
-  }
+#define SKIP_WITHOUT_SLIXMPP() \
+  XNET_REQUIRE_PEER(have_slixmpp(), "/usr/bin/python3 with python3-slixmpp missing")
 
 std::string script() { return std::string(XNET_SOURCE_DIR) + "/tests/integration/slixmpp_client.py"; }
 
@@ -455,10 +453,7 @@ TEST_CASE("JSON log lines with --json", "[integration][serve]") {
 }
 
 TEST_CASE("component mode: a Prosody client reaches the component's services", "[integration][serve][component]") {
-  if (auto why = Prosody::unavailable()) {
-    WARN("skipped: " << *why);
-    return;
-  }
+  XNET_SKIP_IF(Prosody::unavailable());
   SKIP_WITHOUT_SLIXMPP();
   ProsodyOptions po;
   po.components = {{"xnet.localhost", "comp-secret"}};

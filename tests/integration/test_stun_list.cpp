@@ -7,6 +7,7 @@
 #include "support/process.hpp"
 #include "support/prosody.hpp"
 #include "support/serve_fixture.hpp"
+#include "support/skip.hpp"
 
 #include <csignal>
 #include <thread>
@@ -60,15 +61,9 @@ const nlohmann::json* find(const nlohmann::json& services, const std::string& ty
   return nullptr;
 }
 
-#define SKIP_WITHOUT_PEERS()                                 \
-  if (auto why = Prosody::unavailable()) {                   \
-    WARN("skipped: " << *why);                               \
-    return;                                                  \
-  }                                                          \
-  if (auto why = Coturn::unavailable()) {                    \
-    WARN("skipped: " << *why);                               \
-    return;                                                  \
-  }
+#define SKIP_WITHOUT_PEERS()           \
+  XNET_SKIP_IF(Prosody::unavailable()); \
+  XNET_SKIP_IF(Coturn::unavailable())
 }  // namespace
 
 TEST_CASE("stun-list lists Prosody's services with TURN REST credentials", "[integration][stun_list]") {

@@ -10,6 +10,7 @@
 
 #include "support/process.hpp"
 #include "support/prosody.hpp"
+#include "support/skip.hpp"
 
 using namespace xnet::test;
 
@@ -41,11 +42,7 @@ std::vector<std::string> whoami(std::vector<std::string> args, bool json = true)
 
 const std::map<std::string, std::string> kEnv{{"XNET_PASSWORD", kPassword}};
 
-#define SKIP_WITHOUT_PROSODY()                                \
-  if (auto why = Prosody::unavailable()) {                   \
-    WARN("skipped: " << *why);                               \
-    return;                                                  \
-  }
+#define SKIP_WITHOUT_PROSODY() XNET_SKIP_IF(Prosody::unavailable())
 }  // namespace
 
 TEST_CASE("whoami over STARTTLS reports 127.0.0.1 and the connection's own port", "[integration][whoami]") {
@@ -216,10 +213,7 @@ TEST_CASE("connection failures map to their exit codes", "[integration][whoami]"
     CHECK(r.elapsed_ms < 3000);
   }
   SECTION("unknown host (resolver isolated to loopback)") {
-    if (::geteuid() != 0 || !find_program("unshare")) {
-      WARN("skipped: needs root and unshare to isolate DNS");
-      return;
-    }
+    XNET_REQUIRE_PEER(::geteuid() == 0 && find_program("unshare"), "needs root and unshare to isolate DNS");
     // Point the resolver at 127.0.0.1 in a private mount namespace so no query leaves the machine.
     TempDir d;
     write_file(d / "resolv.conf", "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n");

@@ -128,7 +128,7 @@ TEST_CASE("stream parser enforces the stanza size limit", "[xml][stream][securit
   }
 }
 
-TEST_CASE("stream parser refuses entities and text at stream level; reset restarts", "[xml][stream]") {
+TEST_CASE("stream parser refuses entities and text at stream level, reset restarts", "[xml][stream]") {
   Collector c;
   xml::StreamParser p(c);
   REQUIRE(p.feed(kHeader));

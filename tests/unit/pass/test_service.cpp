@@ -21,91 +21,20 @@
 #include <asio/post.hpp>
 
 #include "pass/service.hpp"
+#include "support/sockets.hpp"
 #include "xep/xep0003.hpp"
 
 using namespace xnet;
 using namespace xnet::pass;
+using namespace xnet::test;
 using namespace std::chrono_literals;
 
 namespace {
-
-std::uint16_t free_port_base() {
-  // A run of ports starting at an ephemeral port the kernel just handed out; the pool skips any
-  // it cannot bind, so a collision costs a port, not a failure.
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  auto p = ntohs(a.sin_port);
-  return static_cast<std::uint16_t>(std::min<int>(p, 65535 - 64));
-}
-
-int tcp_connect(std::uint16_t port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(port);
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  return fd;
-}
-
-bool write_all(int fd, const char* p, std::size_t n) {
-  while (n > 0) {
-    ssize_t w = ::send(fd, p, n, MSG_NOSIGNAL);
-    if (w <= 0) return false;
-    p += w;
-    n -= static_cast<std::size_t>(w);
-  }
-  return true;
-}
-
-std::string read_until_eof(int fd, std::size_t max, std::chrono::milliseconds budget = 20s) {
-  std::string out;
-  auto end = std::chrono::steady_clock::now() + budget;
-  std::vector<char> buf(1 << 16);
-  while (out.size() < max && std::chrono::steady_clock::now() < end) {
-    pollfd p{fd, POLLIN, 0};
-    if (::poll(&p, 1, 100) <= 0) continue;
-    ssize_t n = ::read(fd, buf.data(), buf.size());
-    if (n <= 0) break;
-    out.append(buf.data(), static_cast<std::size_t>(n));
-  }
-  return out;
-}
-
-bool sees_eof(int fd, std::chrono::milliseconds budget) {
-  auto end = std::chrono::steady_clock::now() + budget;
-  char buf[4096];
-  while (std::chrono::steady_clock::now() < end) {
-    pollfd p{fd, POLLIN, 0};
-    if (::poll(&p, 1, 50) <= 0) continue;
-    if (::read(fd, buf, sizeof buf) <= 0) return true;
-  }
-  return false;
-}
 
 std::uint64_t fnv1a(const std::string& s) {
   std::uint64_t h = 1469598103934665603ull;
   for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
   return h;
-}
-
-std::string random_bytes(std::size_t n, unsigned seed) {
-  std::string s(n, '\0');
-  std::mt19937_64 rng(seed);
-  for (std::size_t i = 0; i < n; i += 8) {
-    auto v = rng();
-    for (std::size_t k = 0; k < 8 && i + k < n; ++k) s[i + k] = static_cast<char>(v >> (8 * k));
-  }
-  return s;
 }
 
 class FakeHost final : public server::ServiceHost {

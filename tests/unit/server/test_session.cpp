@@ -81,7 +81,7 @@ struct Client {
 
 }  // namespace
 
-TEST_CASE("STARTTLS is required before SASL; data after <starttls/> is discarded", "[session]") {
+TEST_CASE("STARTTLS is required before SASL, data after <starttls/> is discarded", "[session]") {
   World w;
   Client c(w.hub, false);
   auto out = c.feed(kHeader);

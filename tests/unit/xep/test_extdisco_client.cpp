@@ -163,7 +163,7 @@ TEST_CASE("asking all forms (--all) queries every advertised form and labels the
   REQUIRE(d->services[3].service.source == Form::Extdisco1);
 }
 
-TEST_CASE("a forced namespace (--ns) picks that form; a refusal is reported", "[extdisco]") {
+TEST_CASE("a forced namespace (--ns) picks that form, a refusal is reported", "[extdisco]") {
   FakeServer srv;
   auto o = opts();
   o.force = Form::Extdisco0;
@@ -217,7 +217,7 @@ TEST_CASE("expired TURN REST credentials and clock skew are flagged", "[extdisco
   REQUIRE_THAT(w.at(0), Catch::Contains("expired at"));
 }
 
-TEST_CASE("pushes are acknowledged; strangers are refused", "[extdisco][push]") {
+TEST_CASE("pushes are acknowledged, strangers are refused", "[extdisco][push]") {
   auto iq = xml::parse(
       "<iq xmlns='jabber:client' type='set' id='push7' from='example.org' to='alice@example.org/cli'>"
       "<services xmlns='urn:xmpp:extdisco:2' type='turn'>"
