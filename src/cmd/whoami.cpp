@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // whoami: the address and port the XMPP server sees for this connection (XEP-0279), with a
 // NAT hint from comparing it with the local end of the socket.
+#include <algorithm>
 #include <cmath>
 #include <ctime>
 #include <ostream>
@@ -10,7 +11,8 @@
 #include "cmd/commands.hpp"
 #include "cmd/common.hpp"
 #include "cmd/whoami.hpp"
-#include "stun/probe.hpp"
+#include "stun/behaviour.hpp"
+#include "stun/nat.hpp"
 #include "util/hostport.hpp"
 #include "xep/extdisco_client.hpp"
 #include "xmpp/external_stun.hpp"
@@ -18,9 +20,64 @@
 
 namespace xnet::xmpp {
 
+namespace {
+
+nlohmann::json opt_bool(const std::optional<bool>& b) { return b ? nlohmann::json(*b) : nlohmann::json(nullptr); }
+
+// "none" when the STUN socket's own address came back, "nat" when another did.
+std::string udp_nat(const stun::UdpBehaviour& v) {
+  if (!v.local || v.observations.empty() || v.local->family != v.observations.front().mapped.family) return "unknown";
+  return v.local->ip == v.observations.front().mapped.ip ? "none" : "nat";
+}
+
+// Distinct servers (one line each, however often they were listed or asked) that saw another
+// address than the first.
+std::vector<std::string> disagreements(const stun::UdpBehaviour& v) {
+  std::vector<std::string> out, seen;
+  if (v.observations.empty()) return out;
+  const auto& first = v.observations.front();
+  for (const auto& o : v.observations) {
+    if (std::find(seen.begin(), seen.end(), o.server) != seen.end()) continue;
+    seen.push_back(o.server);
+    if (o.server != first.server && o.mapped.ip != first.mapped.ip)
+      out.push_back(o.server + " saw " + o.mapped.ip_string());
+  }
+  return out;
+}
+
+nlohmann::json stun_json(const stun::UdpBehaviour& v) {
+  using nlohmann::json;
+  json obs = json::array();
+  for (const auto& o : v.observations)
+    obs.push_back({{"server", o.server}, {"destination", o.destination.to_string()}, {"mapped", o.mapped.to_string()}});
+  json j = {{"local_ip", v.local ? json(v.local->ip_string()) : json(nullptr)},
+            {"local_port", v.local ? json(v.local->port) : json(nullptr)},
+            {"nat", udp_nat(v)},
+            {"servers", v.servers},
+            {"observations", obs},
+            {"rfc5780_server", v.rfc5780_server.empty() ? json(nullptr) : json(v.rfc5780_server)},
+            {"filter_change_ip_port_answered", opt_bool(v.filter_change_ip_port_answered)},
+            {"filter_change_port_answered", opt_bool(v.filter_change_port_answered)},
+            {"failures", v.failures},
+            {"disagreements", disagreements(v)}};
+  if (!v.observations.empty()) {
+    const auto& m = v.observations.front().mapped;
+    j["external_ip"] = m.ip_string();
+    j["external_port"] = m.port;
+    j["family"] = m.family == 6 ? "ipv6" : "ipv4";
+    j["server"] = v.observations.front().server;
+  }
+  if (v.rtt_ms) j["rtt_ms"] = std::round(*v.rtt_ms * 1000) / 1000;
+  return j;
+}
+
+}  // namespace
+
 void to_json(nlohmann::json& j, const WhoamiReport& r) {
+  const auto& n = r.nat_report;
+  const bool via_stun = r.external.ip.empty() && r.stun && !r.stun->observations.empty();
   j = {{"jid", r.conn.bound_jid},
-       {"via", "sic"},
+       {"via", via_stun ? "stun" : "sic"},
        {"external_ip", r.external.ip},
        {"external_port", r.external.port ? nlohmann::json(*r.external.port) : nlohmann::json(nullptr)},
        {"family", r.external.family == 6 ? "ipv6" : "ipv4"},
@@ -28,7 +85,16 @@ void to_json(nlohmann::json& j, const WhoamiReport& r) {
        {"local_port", r.conn.local_port},
        {"nat", r.nat},
        {"nat_notes", r.notes},
-       {"namespace", xep0279::ns_uri(r.external.ns)},
+       {"nat_meaning", n.meaning},
+       {"cgnat", n.cgnat},
+       {"external_private", n.external_private},
+       {"external_shared", n.external_shared},
+       {"tcp_port_preserved", opt_bool(n.tcp_port_preserved)},
+       {"udp_port_preserved", opt_bool(n.udp_port_preserved)},
+       {"mapping", stun::to_string(n.mapping)},
+       {"mapping_basis", n.mapping_basis.empty() ? nlohmann::json(nullptr) : nlohmann::json(n.mapping_basis)},
+       {"filtering", stun::to_string(n.filtering)},
+       {"namespace", via_stun ? nlohmann::json(nullptr) : nlohmann::json(xep0279::ns_uri(r.external.ns))},
        {"server_host", r.conn.server_host},
        {"server_ip", r.conn.server_ip},
        {"server_port", r.conn.server_port},
@@ -37,19 +103,58 @@ void to_json(nlohmann::json& j, const WhoamiReport& r) {
        {"elapsed_ms", std::round(r.elapsed_ms * 10) / 10},
        {"warnings", r.warnings}};
   if (!r.external.extra_ips.empty()) j["extra_ips"] = r.external.extra_ips;
+  if (r.stun) j["stun"] = stun_json(*r.stun);
+  if (via_stun) {
+    // No SIC: the STUN view is the answer (the external and local addresses are UDP ones).
+    const auto& s = *r.stun;
+    const auto& m = s.observations.front().mapped;
+    j["external_ip"] = m.ip_string();
+    j["external_port"] = m.port;
+    j["family"] = m.family == 6 ? "ipv6" : "ipv4";
+    j["local_ip"] = s.local ? nlohmann::json(s.local->ip_string()) : nlohmann::json(nullptr);
+    j["local_port"] = s.local ? nlohmann::json(s.local->port) : nlohmann::json(nullptr);
+    j["stun_server"] = s.observations.front().server;
+  }
 }
 
 void print_text(std::ostream& os, const WhoamiReport& r, const cmd::Style& s) {
-  std::string ext = r.external.port ? util::format_host_port(r.external.ip, *r.external.port) : r.external.ip;
   auto label = [&](std::string_view l) { os << s.bold() << l << s.reset(); };
-  label("external ");
-  os << "  " << ext << "  (IPv" << r.external.family << ", " << xep0279::ns_uri(r.external.ns) << ")\n";
-  label("local    ");
-  os << "  " << util::format_host_port(r.conn.local_ip, r.conn.local_port) << "\n";
+  auto note = [&](const std::string& n) { os << "           " << s.dim() << n << s.reset() << "\n"; };
+  const auto& n = r.nat_report;
+  if (!r.external.ip.empty()) {
+    std::string ext = r.external.port ? util::format_host_port(r.external.ip, *r.external.port) : r.external.ip;
+    label("external ");
+    os << "  " << ext << "  (IPv" << r.external.family << ", " << xep0279::ns_uri(r.external.ns) << ")\n";
+    label("local    ");
+    os << "  " << util::format_host_port(r.conn.local_ip, r.conn.local_port) << "\n";
+  }
+  if (r.stun && !r.stun->observations.empty()) {
+    const auto& v = *r.stun;
+    const auto& first = v.observations.front();
+    label(r.external.ip.empty() ? "external " : "stun     ");
+    os << "  " << first.mapped.to_string() << "  (UDP, via STUN " << first.server << ")\n";
+    if (v.local) {
+      label(r.external.ip.empty() ? "local    " : "stun local");
+      os << (r.external.ip.empty() ? "  " : " ") << v.local->to_string() << "\n";
+    }
+  }
   label("nat      ");
-  auto colour = r.nat == "none" ? s.green() : r.nat == "nat" ? s.yellow() : s.dim();
+  auto colour = r.nat == "none" ? s.green() : r.nat == "unknown" ? s.dim() : s.yellow();
   os << "  " << colour << r.nat << s.reset() << "\n";
-  for (const auto& n : r.notes) os << "           " << s.dim() << n << s.reset() << "\n";
+  for (const auto& line : r.notes) note(line);
+  if (r.stun) {
+    for (const auto& d : disagreements(*r.stun)) note(d);
+    label("mapping  ");
+    os << "  " << stun::to_string(n.mapping);
+    if (!n.mapping_basis.empty()) os << s.dim() << "  (" << n.mapping_basis << ")" << s.reset();
+    os << "\n";
+    label("filtering");
+    os << "  " << stun::to_string(n.filtering);
+    if (n.filtering == stun::Filtering::Unknown) os << s.dim() << "  (no STUN server offered RFC 5780)" << s.reset();
+    os << "\n";
+  }
+  label("meaning  ");
+  os << "  " << n.meaning << "\n";
   label("server   ");
   os << "  " << r.conn.server_host;
   if (!r.conn.server_ip.empty())
@@ -73,78 +178,6 @@ struct WhoamiOptions {
   bool no_stun = false;
 };
 
-// whoami with STUN: the SIC report, the STUN view, or both (then compared).
-struct WhoamiStunReport {
-  std::optional<xmpp::WhoamiReport> sic;
-  std::optional<stun::ExternalView> stun;
-  xmpp::ConnectionInfo conn;
-  std::vector<std::string> warnings;
-  double elapsed_ms = 0;
-};
-
-nlohmann::json stun_json(const stun::ExternalView& v) {
-  return {{"external_ip", v.mapped.ip_string()},
-          {"external_port", v.mapped.port},
-          {"family", v.mapped.family == 6 ? "ipv6" : "ipv4"},
-          {"local_ip", v.local ? nlohmann::json(v.local->ip_string()) : nlohmann::json(nullptr)},
-          {"local_port", v.local ? nlohmann::json(v.local->port) : nlohmann::json(nullptr)},
-          {"nat", v.nat},
-          {"nat_notes", v.notes},
-          {"server", v.server},
-          {"rtt_ms", std::round(v.rtt_ms * 1000) / 1000},
-          {"disagreements", v.disagreements}};
-}
-
-void to_json(nlohmann::json& j, const WhoamiStunReport& r) {
-  if (r.sic) {
-    xmpp::to_json(j, *r.sic);
-    if (r.stun) {
-      j["stun"] = stun_json(*r.stun);
-      auto& notes = j["nat_notes"];
-      for (const auto& n : stun::compare_with_sic(*r.stun, r.sic->external.ip, r.sic->external.port))
-        notes.push_back(n);
-    }
-    for (const auto& w : r.warnings) j["warnings"].push_back(w);
-    return;
-  }
-  j = stun_json(*r.stun);
-  j["jid"] = r.conn.bound_jid;
-  j["via"] = "stun";
-  j["stun_server"] = r.stun->server;
-  j.erase("server");
-  j["server_host"] = r.conn.server_host;
-  j["server_ip"] = r.conn.server_ip;
-  j["server_port"] = r.conn.server_port;
-  j["tls"] = r.conn.tls;
-  j["elapsed_ms"] = std::round(r.elapsed_ms * 10) / 10;
-  j["warnings"] = r.warnings;
-}
-
-void print_text(std::ostream& os, const WhoamiStunReport& r, const Style& s) {
-  if (r.sic) xmpp::print_text(os, *r.sic, s);
-  if (!r.stun) return;
-  const auto& v = *r.stun;
-  auto label = [&](std::string_view l) { os << s.bold() << l << s.reset(); };
-  label(r.sic ? "stun     " : "external ");
-  os << "  " << v.mapped.to_string() << "  (UDP, via STUN " << v.server << ")\n";
-  if (v.local) {
-    label(r.sic ? "stun local" : "local    ");
-    os << (r.sic ? " " : "  ") << v.local->to_string() << "\n";
-  }
-  label(r.sic ? "stun nat " : "nat      ");
-  auto colour = v.nat == "none" ? s.green() : v.nat == "nat" ? s.yellow() : s.dim();
-  os << "  " << colour << v.nat << s.reset() << "\n";
-  for (const auto& n : v.notes) os << "           " << s.dim() << n << s.reset() << "\n";
-  if (r.sic)
-    for (const auto& n : stun::compare_with_sic(v, r.sic->external.ip, r.sic->external.port))
-      os << "           " << s.dim() << n << s.reset() << "\n";
-  for (const auto& d : v.disagreements) os << "           " << s.dim() << d << s.reset() << "\n";
-  if (!r.sic) {
-    label("jid      ");
-    os << "  " << r.conn.bound_jid << "\n";
-  }
-}
-
 void run_whoami(const WhoamiOptions& o, Output& out) {
   auto deadline = deadline_from(o.conn.timeout);
   auto cfg = unwrap(resolve_connection(o.conn, out));
@@ -162,11 +195,15 @@ void run_whoami(const WhoamiOptions& o, Output& out) {
     return;
   }
   // --stun, or no SIC on the server: ask the STUN servers it announces (unless --no-stun).
-  WhoamiStunReport rep;
-  rep.conn = session.info();
   auto started = Deadline::Clock::now();
   if (no_sic) out.progress(1, "the server has no XEP-0279; asking its STUN servers");
   auto view = xmpp::external_via_stun(session, deadline, out);
+  xmpp::WhoamiReport rep;
+  if (sic) {
+    rep = std::move(*sic);
+  } else {
+    rep.conn = session.info();
+  }
   session.close();
   if (!view) {
     if (!sic) {
@@ -177,11 +214,11 @@ void run_whoami(const WhoamiOptions& o, Output& out) {
     rep.warnings.push_back("STUN: " + view.error().message);
   } else {
     rep.stun = std::move(*view);
+    for (const auto& f : rep.stun->failures) rep.warnings.push_back("STUN: " + f);
   }
-  if (sic) rep.sic = std::move(*sic);
-  rep.elapsed_ms = std::chrono::duration<double, std::milli>(Deadline::Clock::now() - started).count();
-  if (rep.sic)
-    for (const auto& w : rep.sic->warnings) out.warning(w);
+  xmpp::fill_nat_hint(rep);
+  auto stun_ms = std::chrono::duration<double, std::milli>(Deadline::Clock::now() - started).count();
+  rep.elapsed_ms = sic ? rep.elapsed_ms + stun_ms : stun_ms;
   for (const auto& w : rep.warnings) out.warning(w);
   out.emit(rep);
 }

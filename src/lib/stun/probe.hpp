@@ -91,26 +91,4 @@ std::vector<ProbeResult> probe_all(const std::vector<ProbeTarget>& targets, cons
 /// Probes one target (probe_all() of one).
 ProbeResult probe(const ProbeTarget& target, const ProbeOptions& options, Trace& trace);
 
-/// What the STUN servers say about this host's address (for `whoami --stun`).
-struct ExternalView {
-  Address mapped;             ///< reflexive address from the first server that answered
-  std::optional<Address> local;
-  std::string server;         ///< "host:port" of that server
-  double rtt_ms = 0;
-  std::string nat;            ///< "none", "nat" or "unknown" (UDP mapping vs local socket)
-  std::vector<std::string> notes;
-  std::vector<std::string> disagreements;  ///< other servers that saw a different address
-};
-
-/// Sends Binding requests to targets (probe_all(), no TURN allocation) and returns the first
-/// answer in target order, with a NAT hint from comparing it with the local socket. Servers
-/// that saw another address are noted (a hint of address-dependent mapping or several exits).
-/// Errors: the first target's error when none answered (Category::Timeout when none were given).
-Result<ExternalView> external_address(const std::vector<ProbeTarget>& targets, const ProbeOptions& options,
-                                      Trace& trace);
-
-/// Notes comparing what XEP-0279 (TCP, the XMPP connection) and STUN (UDP) report.
-std::vector<std::string> compare_with_sic(const ExternalView& stun, const std::string& sic_ip,
-                                          std::optional<std::uint16_t> sic_port);
-
 }  // namespace xnet::stun

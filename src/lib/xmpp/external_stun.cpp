@@ -9,7 +9,7 @@
 namespace xnet::xmpp {
 
 // The external address as STUN servers see it, from the servers the XMPP server announces.
-Result<stun::ExternalView> external_via_stun(Session& session, Deadline deadline, Trace& out) {
+Result<stun::UdpBehaviour> external_via_stun(Session& session, Deadline deadline, Trace& out) {
   std::string bare = bare_jid(session.info().bound_jid);
   std::string domain = jid_domain(bare);
   auto info = session.disco_info(domain, deadline);
@@ -29,9 +29,14 @@ Result<stun::ExternalView> external_via_stun(Session& session, Deadline deadline
     targets.push_back(stun::ProbeTarget{sv.host, sv.port, sv.type, sv.transport, std::nullopt});
   }
   if (targets.empty()) return fail(Category::NotSupported, "the server announces no STUN server over UDP");
-  stun::ProbeOptions po;
-  po.overall_timeout = std::min(std::chrono::milliseconds(5000), deadline.remaining());
-  return stun::external_address(targets, po, out);
+  stun::BehaviourOptions bo;
+  bo.deadline = std::chrono::steady_clock::now() + std::min(std::chrono::milliseconds(6000), deadline.remaining());
+  auto seen = stun::discover_behaviour(targets, bo, out);
+  if (seen.observations.empty()) {
+    std::string why = seen.failures.empty() ? "no answer" : seen.failures.front();
+    return fail(Category::Timeout, "no STUN server answered (" + why + ")");
+  }
+  return seen;
 }
 
 }  // namespace xnet::xmpp

@@ -2,16 +2,17 @@
 #pragma once
 
 #include "error.hpp"
-#include "stun/probe.hpp"
+#include "stun/behaviour.hpp"
 #include "trace.hpp"
 #include "util/deadline.hpp"
 #include "xmpp/session.hpp"
 
 namespace xnet::xmpp {
 
-/// The external address as the STUN servers that session's server announces (XEP-0215,
-/// UDP stun/turn entries) see it. Errors: NotSupported when none is announced, or the
-/// probe's error when none answers.
-Result<stun::ExternalView> external_via_stun(Session& session, Deadline deadline, Trace& trace);
+/// What the STUN servers that session's server announces (XEP-0215, UDP stun/turn entries,
+/// each distinct host:port once) see of this host, with the RFC 5780 tests where a server
+/// supports them; bounded by deadline and at most a few seconds. Errors: NotSupported when
+/// none is announced; the first server's failure when none answers.
+Result<stun::UdpBehaviour> external_via_stun(Session& session, Deadline deadline, Trace& trace);
 
 }  // namespace xnet::xmpp

@@ -19,35 +19,37 @@ Error not_supported(const std::string& server) {
 void fill_nat_hint(WhoamiReport& r) {
   const auto& ext = r.external;
   const auto& c = r.conn;
+  stun::NatFacts f;
+  if (!c.local_ip.empty()) f.local_tcp = stun::Address::parse(c.local_ip, c.local_port);
+  if (!ext.ip.empty()) f.sic = stun::Address::parse(ext.ip, ext.port.value_or(0));
+  if (!c.server_ip.empty()) f.xmpp_server = stun::Address::parse(c.server_ip, c.server_port);
+  if (r.stun) {
+    f.local_udp = r.stun->local;
+    f.stun = r.stun->observations;
+    f.filter_change_ip_port_answered = r.stun->filter_change_ip_port_answered;
+    f.filter_change_port_answered = r.stun->filter_change_port_answered;
+  }
+  r.nat_report = stun::classify(f);
+  r.nat = stun::to_string(r.nat_report.kind);
   r.notes.clear();
-  if (c.local_ip.empty()) {
-    r.nat = "unknown";
-    r.notes.push_back("the local address of the connection is unknown");
-    return;
-  }
+  if (c.local_ip.empty()) r.notes.push_back("the local address of the connection is unknown");
   int local_family = c.local_ip.find(':') != std::string::npos ? 6 : 4;
-  if (local_family != ext.family) {
-    r.nat = "unknown";
-    r.notes.push_back("the server saw an IPv" + std::to_string(ext.family) + " address but you connected over IPv" +
-                      std::to_string(local_family) + " (a proxy or NAT64 is in the path)");
-    return;
+  if (!ext.ip.empty() && !c.local_ip.empty() && local_family == ext.family) {
+    const bool translated = c.local_ip != ext.ip;
+    if (translated)
+      r.notes.push_back("the server sees " + ext.ip + " but your side of the connection is " + c.local_ip +
+                        ": a NAT or proxy is in the path");
+    else
+      r.notes.push_back("the server sees your local address: no NAT between you and the server");
+    if (!ext.port)
+      r.notes.push_back("the server did not report a port; the port mapping is unknown");
+    else if (*ext.port != c.local_port)
+      r.notes.push_back("the server sees port " + std::to_string(*ext.port) + " but your local port is " +
+                        std::to_string(c.local_port) + ": the port is translated");
+    else if (translated)
+      r.notes.push_back("the port is preserved");
   }
-  if (c.local_ip != ext.ip) {
-    r.nat = "nat";
-    r.notes.push_back("the server sees " + ext.ip + " but your side of the connection is " + c.local_ip +
-                      ": a NAT or proxy is in the path");
-  } else {
-    r.nat = "none";
-    r.notes.push_back("the server sees your local address: no NAT between you and the server");
-  }
-  if (!ext.port) {
-    r.notes.push_back("the server did not report a port; the port mapping is unknown");
-  } else if (*ext.port != c.local_port) {
-    r.notes.push_back("the server sees port " + std::to_string(*ext.port) + " but your local port is " +
-                      std::to_string(c.local_port) + ": the port is translated");
-  } else if (r.nat == "nat") {
-    r.notes.push_back("the port is preserved");
-  }
+  for (const auto& n : r.nat_report.notes) r.notes.push_back(n);
 }
 
 Result<WhoamiReport> server_ip_check(Session& session, std::optional<xep0279::Ns> force_ns, Deadline deadline,

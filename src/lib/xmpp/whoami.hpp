@@ -6,6 +6,8 @@
 #include <vector>
 
 #include "error.hpp"
+#include "stun/behaviour.hpp"
+#include "stun/nat.hpp"
 #include "util/deadline.hpp"
 #include "xep/xep0279.hpp"
 #include "xmpp/session.hpp"
@@ -16,13 +18,18 @@ namespace xnet::xmpp {
 struct WhoamiReport {
   ConnectionInfo conn;
   xep0279::Address external;
-  std::string nat;                 ///< "none", "nat" or "unknown"
+  std::string nat;                 ///< "none", "nat", "cgnat" or "unknown" (nat_report.kind)
   std::vector<std::string> notes;  ///< human explanations of the NAT hint
   std::vector<std::string> warnings;
   double elapsed_ms = 0;           ///< from connect start to the answer
+  /// What the STUN servers the XMPP server announces saw (whoami --stun, or no SIC).
+  std::optional<stun::UdpBehaviour> stun;
+  stun::NatReport nat_report;      ///< the classification; filled by fill_nat_hint()
 };
 
-/// Compare the address the server saw with the local socket address (sic.md §4.6).
+/// Classifies the NAT from the SIC answer (external, empty ip when there was none), the
+/// connection's local address and, when present, the STUN facts (sic.md §4.6, RFC 4787,
+/// RFC 5780): sets nat, notes and nat_report.
 void fill_nat_hint(WhoamiReport& r);
 
 /// Run XEP-0279 on session: pick sic:1 or sic:0 from disco#info (or force_ns), fall back to

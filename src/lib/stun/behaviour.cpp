@@ -1,0 +1,191 @@
+// SPDX-License-Identifier: MIT
+#include "stun/behaviour.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <cctype>
+#include <memory>
+#include <set>
+
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/io_context.hpp>
+#include <asio/this_coro.hpp>
+
+#include "stun/async.hpp"
+
+namespace xnet::stun {
+namespace {
+
+using std::chrono::milliseconds;
+
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return s;
+}
+
+struct Dest {
+  std::string label;
+  Address address;
+};
+
+// A filtering test: does an answer come back when the server changes its source (RFC 5780
+// §4.4)? true: answered; false: no answer in the whole budget; nullopt: the server refused
+// (420) or failed otherwise, so the test says nothing.
+asio::awaitable<std::optional<bool>> change_test(AsyncTransport& t, const ClientOptions& c, std::uint32_t flags) {
+  AttributeFiller fill = [flags](MessageBuilder& b) { b.add_u32(attr::ChangeRequest, flags); };
+  auto r = co_await co_binding(t, c, std::nullopt, fill);
+  if (r) co_return true;
+  if (r.error().category == Category::Timeout) co_return false;
+  co_return std::nullopt;
+}
+
+asio::awaitable<UdpBehaviour> co_discover(std::vector<ProbeTarget> targets, BehaviourOptions o, Trace& trace) {
+  UdpBehaviour out;
+  std::vector<ProbeTarget> servers;
+  std::set<std::pair<std::string, std::uint16_t>> seen;
+  for (const auto& t : targets) {
+    auto type = lower(t.type);
+    if ((type != "stun" && type != "turn") || lower(t.transport) != "udp") continue;
+    if (seen.emplace(lower(t.host), t.port).second) servers.push_back(t);
+  }
+  if (servers.size() > o.max_servers) {
+    trace.warning("the server lists " + std::to_string(servers.size()) + " distinct UDP STUN servers; asking only the first " +
+                  std::to_string(o.max_servers));
+    servers.resize(o.max_servers);
+  }
+  ClientOptions c;
+  c.policy = o.policy;
+  c.software = o.software;
+  c.trace = &trace;
+  c.deadline = o.deadline;
+  auto left = [&] {
+    if (!o.deadline) return milliseconds(5000);
+    return std::max(milliseconds(1), std::chrono::duration_cast<milliseconds>(*o.deadline - steady_clock().now()));
+  };
+
+  std::vector<Dest> dests;
+  for (const auto& s : servers) {
+    std::string label = (s.host.find(':') != std::string::npos ? "[" + s.host + "]" : s.host) + ":" + std::to_string(s.port);
+    out.servers.push_back(label);
+    auto a = co_await async_resolve(s.host, s.port, left());
+    if (!a) {
+      out.failures.push_back(label + ": " + a.error().message);
+      continue;
+    }
+    if (!dests.empty() && a->front().family != dests.front().address.family) {
+      out.failures.push_back(label + ": another address family than the first server");
+      continue;
+    }
+    dests.push_back({label, a->front()});
+  }
+  if (dests.empty()) co_return out;
+
+  // The local address the route to the first server uses: the mapping sockets bind to it, so
+  // their local address can be compared with what the servers see.
+  auto ex = co_await asio::this_coro::executor;
+  asio::error_code ec;
+  asio::ip::udp::endpoint first_ep;
+  {
+    sockaddr_storage ss{};
+    auto len = dests.front().address.to_sockaddr(ss);
+    std::memcpy(first_ep.data(), &ss, len);
+    first_ep.resize(len);
+  }
+  asio::ip::udp::socket route(ex);
+  route.open(first_ep.protocol(), ec);
+  if (!ec) route.connect(first_ep, ec);
+  if (ec) {
+    out.failures.push_back(dests.front().label + ": " + ec.message());
+    co_return out;
+  }
+  const auto local_ip = route.local_endpoint(ec).address();
+  route.close(ec);
+  auto open_socket = [&]() -> std::shared_ptr<asio::ip::udp::socket> {
+    auto s = std::make_shared<asio::ip::udp::socket>(ex);
+    asio::error_code e;
+    s->open(first_ep.protocol(), e);
+    if (!e) s->bind(asio::ip::udp::endpoint(local_ip, 0), e);
+    if (e) return nullptr;
+    return s;
+  };
+  auto sock = open_socket();
+  if (!sock) {
+    out.failures.push_back("cannot open a UDP socket on " + local_ip.to_string());
+    co_return out;
+  }
+  out.local = Address::from_sockaddr(sock->local_endpoint(ec).data());
+
+  std::optional<std::pair<Dest, Address>> alt;  // a server with an OTHER-ADDRESS, and that address
+  for (const auto& d : dests) {
+    auto t = shared_udp(sock, d.address);
+    auto b = co_await co_binding(*t, c, std::nullopt);
+    if (!b) {
+      out.failures.push_back(d.label + ": " + b.error().message);
+      continue;
+    }
+    trace.progress(2, d.label + " sees " + b->mapped.to_string());
+    out.observations.push_back({d.label, d.address, b->mapped});
+    if (!out.rtt_ms) out.rtt_ms = b->rtt_ms;
+    const auto& other = b->other_address;
+    if (o.rfc5780 && !alt && other && other->family == d.address.family && other->ip != d.address.ip &&
+        other->port != d.address.port)
+      alt = std::make_pair(d, *other);
+  }
+  if (!alt) co_return out;
+
+  // RFC 5780 §4.3 mapping tests II and III, from the same socket.
+  const auto& primary = alt->first;
+  out.rfc5780_server = primary.label;
+  Address a2p1 = alt->second;
+  a2p1.port = primary.address.port;
+  for (const auto& dest : {a2p1, alt->second}) {
+    auto t = shared_udp(sock, dest);
+    auto b = co_await co_binding(*t, c, std::nullopt);
+    if (!b) {
+      out.failures.push_back(primary.label + " (other address " + dest.to_string() + "): " + b.error().message);
+      continue;
+    }
+    out.observations.push_back({primary.label, dest, b->mapped});
+  }
+
+  // RFC 5780 §4.4 filtering tests, from a fresh socket that has talked only to the primary.
+  auto fsock = open_socket();
+  if (!fsock) co_return out;
+  auto ft = shared_udp(fsock, primary.address);
+  auto opened = co_await co_binding(*ft, c, std::nullopt);
+  if (!opened) co_return out;
+  out.filter_change_ip_port_answered = co_await change_test(*ft, c, 0x06);
+  if (out.filter_change_ip_port_answered == false)
+    out.filter_change_port_answered = co_await change_test(*ft, c, 0x02);
+  if (!out.filter_change_ip_port_answered) out.filter_change_port_answered.reset();
+  co_return out;
+}
+
+}  // namespace
+
+void async_discover_behaviour(asio::io_context& io, std::vector<ProbeTarget> targets, BehaviourOptions options,
+                              Trace& trace, std::function<void(UdpBehaviour)> done) {
+  asio::co_spawn(io, co_discover(std::move(targets), std::move(options), trace),
+                 [done = std::move(done)](std::exception_ptr e, UdpBehaviour b) {
+                   if (e) {
+                     try {
+                       std::rethrow_exception(e);
+                     } catch (const std::exception& x) {
+                       b = UdpBehaviour{};
+                       b.failures.push_back(std::string("NAT discovery failed: ") + x.what());
+                     }
+                   }
+                   done(std::move(b));
+                 });
+}
+
+UdpBehaviour discover_behaviour(const std::vector<ProbeTarget>& targets, const BehaviourOptions& options, Trace& trace) {
+  asio::io_context io;
+  UdpBehaviour out;
+  async_discover_behaviour(io, targets, options, trace, [&](UdpBehaviour b) { out = std::move(b); });
+  io.run();
+  return out;
+}
+
+}  // namespace xnet::stun
