@@ -19,6 +19,7 @@
 #include "server/certificate.hpp"
 #include "server/component.hpp"
 #include "server/config.hpp"
+#include "server/secret.hpp"
 #include "server/server.hpp"
 #include "server/stanza.hpp"
 #include "util/hostport.hpp"
@@ -267,6 +268,7 @@ void run_serve(const ServeOptions& o, Output& out) {
   ho.allow_anonymous = anonymous;
   ho.allow_plain = cfg.plain;
   ho.server_name = cfg.server_name;
+  ho.server_secret = unwrap(server::load_server_secret(cfg.state_dir));
   ho.limits = cfg.limits;
   ho.external_services = cfg.external_services;
   server::Hub hub(ho, std::move(accounts), log, out);
@@ -347,9 +349,13 @@ void run_serve(const ServeOptions& o, Output& out) {
       log.event("reload_failed", {{"message", c.error().message}});
       return;
     }
-    if (auto a = server::Accounts::load(c->accounts_file)) hub.set_accounts(std::move(*a));
+    std::optional<server::Accounts> accts;
+    if (auto a = server::Accounts::load(c->accounts_file)) accts = std::move(*a);
     else log.event("reload_failed", {{"message", a.error().message}});
-    hub.reload_external_services(c->external_services);
+    // The anonymous rule follows the accounts at once: off as soon as the first one exists.
+    bool empty = accts ? accts->empty() : hub.accounts().empty();
+    bool anon = o.anonymous || (!o.no_anonymous && (c->anonymous || empty));
+    hub.reload(std::move(accts), anon, c->external_services);
   });
   io.run();
 }

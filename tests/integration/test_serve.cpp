@@ -56,9 +56,16 @@ nlohmann::json last_json_line(const std::string& out) {
 // A blocking TCP client with bounded reads, for speaking raw XML to the server.
 class Raw {
  public:
-  explicit Raw(std::uint16_t port, const std::string& prefix = {}, int rcvbuf = 0) {
+  /// src: a source address in 127.0.0.0/8 (all of it is loopback) to appear as another client.
+  explicit Raw(std::uint16_t port, const std::string& prefix = {}, int rcvbuf = 0, const char* src = nullptr) {
     fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
     if (rcvbuf) ::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+    if (src) {
+      sockaddr_in b{};
+      b.sin_family = AF_INET;
+      REQUIRE(inet_pton(AF_INET, src, &b.sin_addr) == 1);
+      REQUIRE(::bind(fd_, reinterpret_cast<sockaddr*>(&b), sizeof b) == 0);
+    }
     sockaddr_in a{};
     a.sin_family = AF_INET;
     a.sin_port = htons(port);
@@ -126,6 +133,30 @@ std::string anon_login(Raw& c) {
   REQUIRE(std::regex_search(got, m, std::regex("<jid>([^<]+)</jid>")));
   c.clear();
   return m[1];
+}
+
+// Sends a SCRAM-SHA-256 client-first for user; returns the decoded server-first ("" on failure).
+std::string scram_first(Raw& c, const std::string& user) {
+  c.send(kHeader);
+  c.read_until("</stream:features>");
+  c.clear();
+  c.send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='SCRAM-SHA-256'>" +
+         xnet::server::crypto::base64("n,,n=" + user + ",r=clientnonce") + "</auth>");
+  auto got = c.read_until("</", 10s);
+  std::smatch m;
+  if (!std::regex_search(got, m, std::regex("<challenge[^>]*>([^<]+)</challenge>"))) return {};
+  c.clear();
+  return xnet::server::crypto::unbase64(m[1].str()).value_or("");
+}
+
+// Sends a client-final with a wrong proof after scram_first.
+void scram_wrong_final(Raw& c, const std::string& server_first) {
+  std::smatch m;
+  REQUIRE(std::regex_search(server_first, m, std::regex("r=([^,]+)")));
+  c.send("<response xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>" +
+         xnet::server::crypto::base64("c=biws,r=" + m[1].str() + ",p=" +
+                                      xnet::server::crypto::base64(std::string(32, 'x'))) +
+         "</response>");
 }
 
 bool ping_ok(Raw& c, const std::string& id) {
@@ -546,4 +577,112 @@ TEST_CASE("serve user add/list/del keep salted credentials only, and SIGHUP relo
   auto del = run_xnet({"serve", "user", "del", "bob", "--state-dir", state});
   CHECK(del.exit_code == 0);
   CHECK(run_xnet({"serve", "user", "del", "bob", "--state-dir", state}).exit_code == 65);
+}
+
+TEST_CASE("an unknown user gets a salt shaped like a real one, stable per server, different between state dirs",
+          "[integration][serve][accounts]") {
+  ServeFixture a({{{"alice", kPassword}}, {}, {"--allow-plaintext"}, false, false});
+  ServeFixture b({{{"alice", kPassword}}, {}, {"--allow-plaintext"}, false, false});
+  auto salt_of = [](const std::string& first) {
+    std::smatch m;
+    REQUIRE(std::regex_search(first, m, std::regex(",s=([^,]+),i=([0-9]+)$")));
+    return std::make_pair(m[1].str(), m[2].str());
+  };
+  Raw c1(a.c2s_port()), c2(a.c2s_port()), c3(b.c2s_port()), c4(a.c2s_port());
+  auto real = salt_of(scram_first(c4, "alice"));
+  auto fake_a1 = salt_of(scram_first(c1, "nobody"));
+  auto fake_a2 = salt_of(scram_first(c2, "nobody"));
+  auto fake_b = salt_of(scram_first(c3, "nobody"));
+  CHECK(fake_a1 == fake_a2);
+  CHECK(fake_a1.first != fake_b.first);
+  CHECK(fake_a1.first.size() == real.first.size());
+  CHECK(xnet::server::crypto::unbase64(fake_a1.first)->size() == xnet::server::crypto::unbase64(real.first)->size());
+  CHECK(fake_a1.second == real.second);
+  // The old public formula is gone.
+  CHECK(fake_a1.first != xnet::server::crypto::base64(
+                             xnet::server::crypto::digest(xnet::server::crypto::Hash::Sha256, "xnet-fake-salt:nobody")
+                                 .substr(0, 16)));
+  CHECK(std::filesystem::exists(a.state_dir() / "server-secret"));
+  CHECK((std::filesystem::status(a.state_dir() / "server-secret").permissions() & std::filesystem::perms::group_all) ==
+        std::filesystem::perms::none);
+}
+
+TEST_CASE("password guesses from many addresses are throttled per account, and logged", "[integration][serve][limits]") {
+  ServeFixture s({{{"alice", kPassword}}, {}, {"--allow-plaintext", "--anonymous"}, false, false});
+  // Ten guesses from ten addresses (the default account burst), one per connection.
+  std::vector<std::unique_ptr<Raw>> guessers;
+  for (int i = 0; i < 10; ++i) {
+    std::string ip = "127.0.3." + std::to_string(i + 1);
+    guessers.push_back(std::make_unique<Raw>(s.c2s_port(), std::string(), 0, ip.c_str()));
+    auto first = scram_first(*guessers.back(), "alice");
+    REQUIRE(!first.empty());
+    scram_wrong_final(*guessers.back(), first);
+  }
+  for (auto& g : guessers) CHECK_THAT(g->read_until("</failure>"), Catch::Contains("<not-authorized/>"));
+  // The eleventh, from yet another address, is refused before any password check.
+  Raw late(s.c2s_port(), std::string(), 0, "127.0.4.1");
+  late.send(kHeader);
+  late.read_until("</stream:features>");
+  late.clear();
+  late.send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='SCRAM-SHA-256'>" +
+            xnet::server::crypto::base64("n,,n=alice,r=clientnonce") + "</auth>");
+  auto got = late.read_until("</failure>");
+  CHECK_THAT(got, Catch::Contains("<temporary-auth-failure/>"));
+  CHECK_THAT(got, !Catch::Contains("<challenge"));
+  CHECK(s.wait_log("auth_throttled"));
+  CHECK_THAT(s.log(), Catch::Contains("limit=account"));
+  // Other accounts and anonymous clients are served meanwhile.
+  Raw other(s.c2s_port(), std::string(), 0, "127.0.4.2");
+  CHECK(!scram_first(other, "bob").empty());
+  Raw good(s.c2s_port());
+  anon_login(good);
+  CHECK(ping_ok(good, "t1"));
+}
+
+TEST_CASE("anonymous is refused right after the first account is added and SIGHUP", "[integration][serve][accounts]") {
+  ServeFixture s({{}, {}, {"--allow-plaintext"}, false, false});
+  REQUIRE(s.ready()["anonymous"] == true);
+  Raw before(s.c2s_port());
+  anon_login(before);
+  auto add = run_xnet({"serve", "user", "add", "bob", "--state-dir", s.state_dir().string()},
+                      {{"XNET_PASSWORD", kPassword}});
+  REQUIRE(add.exit_code == 0);
+  s.reload();
+  REQUIRE(s.wait_log("reload"));
+  INFO(s.log());
+  CHECK_THAT(s.log(), Catch::Contains("accounts=1"));
+  CHECK_THAT(s.log(), Catch::Contains("anonymous=false"));
+  Raw after(s.c2s_port(), kHeader);
+  CHECK_THAT(after.read_until("</stream:features>"), !Catch::Contains("ANONYMOUS"));
+  after.send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='ANONYMOUS'/>");
+  auto got = after.read_until("</failure>");
+  CHECK_THAT(got, Catch::Contains("<invalid-mechanism/>"));
+  CHECK_THAT(got, !Catch::Contains("<success"));
+}
+
+TEST_CASE("whitespace keepalives between stanzas do not count toward the stanza limit", "[integration][serve][limits]") {
+  ServeFixture s({{}, {}, {"--allow-plaintext", "--anonymous", "--max-stanza-bytes", "4096"}, false, false});
+  Raw c(s.c2s_port());
+  anon_login(c);
+  for (int i = 0; i < 50; ++i) c.send(std::string(4000, ' ') + "\n");  // 200 KB of keepalives
+  CHECK(ping_ok(c, "ws1"));
+  c.send(std::string(100000, ' '));  // in one write, too
+  CHECK(ping_ok(c, "ws2"));
+  CHECK(!c.eof());
+}
+
+TEST_CASE("a UTF-16 stream is refused with unsupported-encoding", "[integration][serve][limits]") {
+  ServeFixture s({{}, {}, {"--allow-plaintext", "--anonymous"}, false, false});
+  std::string utf16("\xfe\xff", 2);
+  for (char ch : kHeader) {
+    utf16.push_back('\0');
+    utf16.push_back(ch);
+  }
+  Raw c(s.c2s_port(), utf16);
+  auto got = c.read_until("</stream:stream>");
+  CHECK_THAT(got, Catch::Contains("<unsupported-encoding xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>"));
+  Raw d(s.c2s_port(), "<?xml version='1.0' encoding='UTF-16'?>" + kHeader.substr(21));
+  CHECK_THAT(d.read_until("</stream:stream>"), Catch::Contains("<unsupported-encoding"));
+  Raw good(s.c2s_port());
+  anon_login(good);
 }

@@ -120,6 +120,15 @@ std::optional<ScramCredential> Accounts::find(const std::string& user, crypto::H
   return h == crypto::Hash::Sha1 ? it->second.sha1 : it->second.sha256;
 }
 
+int Accounts::typical_iterations() const {
+  std::map<int, int> count;
+  for (const auto& [k, v] : users_) ++count[v.sha256.iterations];
+  int best = 4096, n = 0;
+  for (auto [it, c] : count)
+    if (c > n) best = it, n = c;
+  return best;
+}
+
 std::vector<std::string> Accounts::users() const {
   std::vector<std::string> out;
   for (const auto& [k, v] : users_) out.push_back(k);

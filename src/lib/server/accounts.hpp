@@ -39,6 +39,9 @@ class Accounts {
   /// User names in order.
   std::vector<std::string> users() const;
   bool empty() const { return users_.empty(); }
+  /// The iteration count most accounts use (4096 when there are none): what an unknown
+  /// user's fake credential shows.
+  int typical_iterations() const;
 
  private:
   std::map<std::string, AccountEntry> users_;

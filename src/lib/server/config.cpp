@@ -123,7 +123,8 @@ Result<ServeConfig> parse_serve_config(std::string_view text, std::string_view s
     XNET_TRY(check_keys(c, *t,
                         {"max_stanza_bytes", "max_connections_per_ip", "auth_timeout", "idle_timeout",
                          "keepalive_interval", "max_auth_failures", "auth_failure_delay_ms", "max_outbound_bytes",
-                         "max_sessions_per_account"},
+                         "max_sessions_per_account", "handshake_timeout", "max_connections", "account_auth_burst",
+                         "account_auth_refill_ms", "address_auth_burst", "address_auth_refill_ms"},
                         "limits"));
     auto& l = cfg.limits;
     long long v;
@@ -144,6 +145,26 @@ Result<ServeConfig> parse_serve_config(std::string_view text, std::string_view s
     l.auth_failure_delay = std::chrono::milliseconds(v);
     XNET_TRY(get(c, *t, "max_outbound_bytes", l.max_outbound_bytes));
     XNET_TRY(get(c, *t, "max_sessions_per_account", l.max_sessions_per_account));
+    v = l.handshake_timeout.count();
+    XNET_TRY(get(c, *t, "handshake_timeout", v));
+    l.handshake_timeout = std::chrono::seconds(v);
+    XNET_TRY(get(c, *t, "max_connections", l.max_connections));
+    auto& th = l.auth_throttle;
+    long long burst = static_cast<long long>(th.account_burst);
+    XNET_TRY(get(c, *t, "account_auth_burst", burst));
+    th.account_burst = static_cast<double>(burst);
+    burst = static_cast<long long>(th.address_burst);
+    XNET_TRY(get(c, *t, "address_auth_burst", burst));
+    th.address_burst = static_cast<double>(burst);
+    v = th.account_refill.count();
+    XNET_TRY(get(c, *t, "account_auth_refill_ms", v));
+    th.account_refill = std::chrono::milliseconds(v);
+    v = th.address_refill.count();
+    XNET_TRY(get(c, *t, "address_auth_refill_ms", v));
+    th.address_refill = std::chrono::milliseconds(v);
+    if (th.account_burst < 1 || th.address_burst < 1 || th.account_refill.count() < 1 || th.address_refill.count() < 1)
+      return tl::unexpected(c.err(n, "auth throttle bursts and refill intervals must be positive"));
+    if (l.handshake_timeout.count() < 1) return tl::unexpected(c.err(n, "handshake_timeout must be positive"));
     if (l.max_stanza_bytes < 1024) return tl::unexpected(c.err(n, "max_stanza_bytes must be at least 1024"));
   }
 

@@ -28,6 +28,12 @@
 //   auth_failure_delay_ms = 1000
 //   max_outbound_bytes = 2097152
 //   max_sessions_per_account = 16
+//   handshake_timeout = 10               # accept to stream header, and each TLS handshake
+//   max_connections = 0                  # all clients; 0 = from the fd limit
+//   account_auth_burst = 10              # failed logins per account before throttling
+//   account_auth_refill_ms = 6000        # one more allowed per interval
+//   address_auth_burst = 20              # failed logins per address (IPv6: /64)
+//   address_auth_refill_ms = 3000
 //
 //   [[external_services]]                # XEP-0215 list, re-read on SIGHUP
 //   type = "turn"

@@ -284,14 +284,17 @@ void C2sSession::handle_auth(const xml::Element& st) {
   scram_mech_ = mech;
   if (mech == "SCRAM-SHA-1" || mech == "SCRAM-SHA-256") {
     auto h = mech == "SCRAM-SHA-1" ? crypto::Hash::Sha1 : crypto::Hash::Sha256;
-    const Accounts& accts = hub_.accounts();
-    scram_ = std::make_unique<ScramServer>(h, [&accts, h](const std::string& u) { return accts.find(u, h); });
+    Hub& hub = hub_;
+    scram_ = std::make_unique<ScramServer>(
+        h, [&hub, h](const std::string& u) { return hub.accounts().find(u, h); }, std::string(),
+        [&hub, h](const std::string& u) { return hub.fake_credential(h, u); });
     if (!initial) {
       write_raw("<challenge xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>");
       return;
     }
     auto r = scram_->first(*initial);
     if (!r) return sasl_failure(sasl_condition(r.error()), r.error().message);
+    if (throttled(scram_->username())) return;
     write_raw("<challenge xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>" + crypto::base64(*r) + "</challenge>");
     return;
   }
@@ -327,6 +330,7 @@ void C2sSession::handle_response(const xml::Element& st) {
     auto norm = normalize_localpart(user);
     if (!norm) return sasl_failure("not-authorized");
     if (!authz.empty() && normalize_jid(authz) != *norm + "@" + hub_.domain()) return sasl_failure("invalid-authzid");
+    if (throttled(*norm)) return;
     auto cred = hub_.accounts().find(*norm, crypto::Hash::Sha256);
     if (!cred || !check_password(crypto::Hash::Sha256, *cred, pass)) return sasl_failure("not-authorized");
     return sasl_success(*norm, {});
@@ -335,6 +339,7 @@ void C2sSession::handle_response(const xml::Element& st) {
   if (scram_->username().empty()) {
     auto r = scram_->first(*data);
     if (!r) return sasl_failure(sasl_condition(r.error()), r.error().message);
+    if (throttled(scram_->username())) return;
     write_raw("<challenge xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>" + crypto::base64(*r) + "</challenge>");
     return;
   }
@@ -353,21 +358,43 @@ void C2sSession::sasl_success(const std::string& user, const std::string& additi
     hub_.trace().wire(TraceArea::Xml, TraceDir::Sent,
                       "[c2s-" + std::to_string(id_) + "] <success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>[redacted]</success>");
   hub_.log().event("auth", {{"session", id_}, {"ip", remote_.ip}, {"user", user}, {"mechanism", scram_mech_}});
+  if (scram_mech_ != "ANONYMOUS") hub_.throttle().succeeded(remote_.ip, user);
+  attempt_user_.clear();
   user_ = user;
   scram_.reset();
   reset_stream();
+}
+
+bool C2sSession::throttled(const std::string& user) {
+  attempt_user_ = normalize_localpart(user).value_or(user);
+  auto& th = hub_.throttle();
+  auto v = th.check(remote_.ip, attempt_user_);
+  if (v == AuthThrottle::Verdict::Allowed) return false;
+  auto wait = static_cast<long long>(th.retry_after(remote_.ip, attempt_user_) + 0.999);
+  hub_.log().event("auth_throttled", {{"session", id_},
+                                      {"ip", remote_.ip},
+                                      {"user", attempt_user_},
+                                      {"limit", v == AuthThrottle::Verdict::AccountThrottled ? "account" : "address"},
+                                      {"retry_after", wait}});
+  attempt_user_.clear();  // a refused attempt costs no token
+  sasl_failure("temporary-auth-failure", "too many failed logins; try again in " + std::to_string(wait) + " s");
+  return true;
 }
 
 void C2sSession::sasl_failure(std::string_view condition, std::string_view text) {
   scram_.reset();
   std::string mech = scram_mech_;
   scram_mech_.clear();
-  bool counts = condition == "not-authorized" || condition == "invalid-authzid";
-  std::string out = "<failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><" + std::string(condition) + "/></failure>";
+  bool counts = condition == "not-authorized" || condition == "invalid-authzid" || condition == "temporary-auth-failure";
+  std::string out = "<failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><" + std::string(condition) + "/>";
+  if (condition == "temporary-auth-failure" && !text.empty()) out += "<text>" + xml::escape_text(text) + "</text>";
+  out += "</failure>";
   if (!counts) {
     write_raw(std::move(out));
     return;
   }
+  if (!attempt_user_.empty() && condition != "temporary-auth-failure") hub_.throttle().failed(remote_.ip, attempt_user_);
+  attempt_user_.clear();
   ++auth_failures_;
   hub_.log().event("auth_failed", {{"session", id_},
                                    {"ip", remote_.ip},
@@ -473,8 +500,28 @@ struct Hub::Slot final : ServiceHost {
 };
 
 Hub::Hub(HubOptions options, Accounts accounts, EventLog& log, Trace& trace)
-    : opts_(std::move(options)), accounts_(std::move(accounts)), log_(log), trace_(trace) {
+    : opts_(std::move(options)),
+      accounts_(std::move(accounts)),
+      log_(log),
+      trace_(trace),
+      throttle_(opts_.limits.auth_throttle),
+      fake_iterations_(accounts_.typical_iterations()) {
   opts_.domain = normalize_jid(opts_.domain);
+  if (opts_.server_secret.empty()) opts_.server_secret = crypto::random_bytes(32);
+}
+
+ScramCredential Hub::fake_credential(crypto::Hash h, const std::string& user) const {
+  return fake_scram_credential(h, opts_.server_secret, normalize_localpart(user).value_or(user), fake_iterations_);
+}
+
+void Hub::reload(std::optional<Accounts> accounts, bool allow_anonymous, std::vector<ExternalService> services) {
+  if (accounts) set_accounts(std::move(*accounts));
+  opts_.allow_anonymous = allow_anonymous;
+  int pushes = reload_external_services(std::move(services));
+  log_.event("reload", {{"accounts", accounts_.users().size()},
+                        {"anonymous", opts_.allow_anonymous},
+                        {"external_services", opts_.external_services.size()},
+                        {"pushes", pushes}});
 }
 
 Hub::~Hub() = default;
@@ -713,7 +760,7 @@ xml::Element Hub::answer_server_iq(const xml::Element& iq, const std::string& or
   return error_reply(iq, "service-unavailable");
 }
 
-void Hub::reload_external_services(std::vector<ExternalService> list) {
+int Hub::reload_external_services(std::vector<ExternalService> list) {
   auto old = std::move(opts_.external_services);
   opts_.external_services = std::move(list);
   int pushes = 0;
@@ -732,7 +779,7 @@ void Hub::reload_external_services(std::vector<ExternalService> list) {
       ++pushes;
     }
   }
-  log_.event("reload", {{"external_services", opts_.external_services.size()}, {"pushes", pushes}});
+  return pushes;
 }
 
 void Hub::shutdown() {

@@ -22,6 +22,7 @@
 #include "server/external.hpp"
 #include "server/scram.hpp"
 #include "server/service.hpp"
+#include "server/throttle.hpp"
 #include "trace.hpp"
 #include "xml/stream_parser.hpp"
 
@@ -44,6 +45,9 @@ struct Limits {
   std::chrono::milliseconds auth_failure_delay{1000};  ///< back-off, multiplied by the failure count
   std::size_t max_outbound_bytes = 2 * 1024 * 1024;    ///< peer not reading: policy-violation
   int max_sessions_per_account = 16;            ///< resource-constraint on bind
+  std::chrono::seconds handshake_timeout{10};   ///< from accept to stream header / TLS done
+  int max_connections = 0;                      ///< all clients; 0 = derived from the fd limit
+  ThrottleOptions auth_throttle;                ///< failed logins across connections
 };
 
 /// Server-wide settings the core needs.
@@ -54,6 +58,7 @@ struct HubOptions {
   bool allow_anonymous = false;   ///< SASL ANONYMOUS
   bool allow_plain = true;        ///< SASL PLAIN (only ever offered over TLS)
   std::string server_name = "xnet serve";
+  std::string server_secret;      ///< key of the fake SCRAM credentials ("" = random per process)
   Limits limits;
   std::vector<ExternalService> external_services;
 };
@@ -144,6 +149,7 @@ class C2sSession final : public xml::StreamHandler {
   void handle_bind_phase(xml::Element& st);
   void sasl_success(const std::string& user, const std::string& additional);
   void sasl_failure(std::string_view condition, std::string_view text = {});
+  bool throttled(const std::string& user);
   void send_features();
   void send(const xml::Element& st);
   void write_raw(std::string data, bool trace = true);
@@ -164,6 +170,7 @@ class C2sSession final : public xml::StreamHandler {
   std::string jid_;
   std::unique_ptr<ScramServer> scram_;
   std::string scram_mech_;
+  std::string attempt_user_;  ///< the account a password is being tried for
   bool sasl_busy_ = false;
   int auth_failures_ = 0;
   bool restart_pending_ = false;
@@ -185,7 +192,17 @@ class Hub {
   EventLog& log() { return log_; }
   Trace& trace() { return trace_; }
   const Accounts& accounts() const { return accounts_; }
-  void set_accounts(Accounts a) { accounts_ = std::move(a); }
+  void set_accounts(Accounts a) {
+    accounts_ = std::move(a);
+    fake_iterations_ = accounts_.typical_iterations();
+  }
+  void set_allow_anonymous(bool on) { opts_.allow_anonymous = on; }
+  /// SIGHUP: new accounts (nullopt = keep), the anonymous rule, the external service list; one
+  /// "reload" log line with the counts.
+  void reload(std::optional<Accounts> accounts, bool allow_anonymous, std::vector<ExternalService> services);
+  /// The SCRAM credential shown for an unknown user (from the server secret).
+  ScramCredential fake_credential(crypto::Hash h, const std::string& user) const;
+  AuthThrottle& throttle() { return throttle_; }
 
   /// The event loop handed to services (nullptr in socket-free tests).
   void set_io(asio::io_context* io) { io_ = io; }
@@ -193,8 +210,9 @@ class Hub {
 
   /// Plug in a service at `<name>.<domain>` (listed in disco#items). The hub keeps it.
   void add_service(std::unique_ptr<Service> service);
-  /// Replace the external service list (SIGHUP) and push changes to interested sessions.
-  void reload_external_services(std::vector<ExternalService> list);
+  /// Replace the external service list (SIGHUP) and push changes to interested sessions;
+  /// returns the number of pushes.
+  int reload_external_services(std::vector<ExternalService> list);
 
   /// Connection accounting per remote IP: false when the limit is reached.
   bool connection_opened(const std::string& ip);
@@ -242,6 +260,8 @@ class Hub {
   std::set<C2sSession*> all_;
   std::map<std::string, int> per_ip_;
   std::vector<std::unique_ptr<Slot>> services_;
+  AuthThrottle throttle_;
+  int fake_iterations_ = 4096;
   std::uint64_t session_seq_ = 0;
   std::uint64_t id_seq_ = 0;
 };

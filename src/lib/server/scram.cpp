@@ -24,6 +24,24 @@ bool check_password(Hash h, const ScramCredential& cred, std::string_view passwo
 
 std::string_view scram_mechanism(Hash h) { return h == Hash::Sha1 ? "SCRAM-SHA-1" : "SCRAM-SHA-256"; }
 
+ScramCredential fake_scram_credential(Hash h, std::string_view secret, std::string_view user, int iterations) {
+  const char nul = '\0';
+  auto label = [&](std::string_view what) {
+    std::string l(what);
+    l += nul;
+    l += scram_mechanism(h);
+    l += nul;
+    l += user;
+    return l;
+  };
+  ScramCredential c;
+  c.salt = crypto::hmac(Hash::Sha256, secret, label("fake-salt")).substr(0, 16);
+  c.iterations = iterations;
+  c.stored_key = crypto::hmac(h, secret, label("fake-stored-key"));
+  c.server_key = crypto::hmac(h, secret, label("fake-server-key"));
+  return c;
+}
+
 namespace {
 
 Error sasl_error(std::string_view cond, std::string_view why) {
@@ -67,10 +85,13 @@ bool printable_nonce(std::string_view n) {
 
 }  // namespace
 
-ScramServer::ScramServer(Hash h, std::function<std::optional<ScramCredential>(const std::string&)> lookup,
-                         std::string nonce)
-    : h_(h), lookup_(std::move(lookup)), snonce_(std::move(nonce)) {
+ScramServer::ScramServer(Hash h, Lookup lookup, std::string nonce, FakeLookup fake)
+    : h_(h), lookup_(std::move(lookup)), fake_(std::move(fake)), snonce_(std::move(nonce)) {
   if (snonce_.empty()) snonce_ = crypto::base64(crypto::random_bytes(18));
+  if (!fake_) {
+    static const std::string process_secret = crypto::random_bytes(32);
+    fake_ = [h](const std::string& u) { return fake_scram_credential(h, process_secret, u, 4096); };
+  }
 }
 
 Result<std::string> ScramServer::first(std::string_view msg) {
@@ -105,11 +126,11 @@ Result<std::string> ScramServer::first(std::string_view msg) {
     return tl::unexpected(sasl_error("malformed-request", "bad nonce"));
   nonce_ = std::string(cnonce) + snonce_;
   cred_ = lookup_(user_);
-  // Unknown users get a deterministic fake salt, so the exchange does not reveal which exist.
-  ScramCredential shown = cred_ ? *cred_
-                                : ScramCredential{crypto::digest(h_, "xnet-fake-salt:" + user_).substr(0, 16), 4096,
-                                                  {}, {}};
-  server_first_ = "r=" + nonce_ + ",s=" + crypto::base64(shown.salt) + ",i=" + std::to_string(shown.iterations);
+  known_ = cred_.has_value();
+  // Unknown users get a stable fake credential from the server's secret, and the rest of the
+  // exchange does the same work, so neither the answer nor its timing says which users exist.
+  if (!cred_) cred_ = fake_(user_);
+  server_first_ = "r=" + nonce_ + ",s=" + crypto::base64(cred_->salt) + ",i=" + std::to_string(cred_->iterations);
   return server_first_;
 }
 
@@ -136,8 +157,8 @@ Result<std::string> ScramServer::final(std::string_view msg) {
   std::string sig = crypto::hmac(h_, cred_->stored_key, auth_message);
   std::string client_key = *proof;
   for (std::size_t i = 0; i < client_key.size(); ++i) client_key[i] = static_cast<char>(client_key[i] ^ sig[i]);
-  if (!crypto::equal(crypto::digest(h_, client_key), cred_->stored_key))
-    return tl::unexpected(sasl_error("not-authorized", "unknown user or wrong password"));
+  bool match = crypto::equal(crypto::digest(h_, client_key), cred_->stored_key);
+  if (!match || !known_) return tl::unexpected(sasl_error("not-authorized", "unknown user or wrong password"));
   return "v=" + crypto::base64(crypto::hmac(h_, cred_->server_key, auth_message));
 }
 

@@ -30,16 +30,24 @@ bool check_password(crypto::Hash h, const ScramCredential& cred, std::string_vie
 /// The SASL mechanism name of h: "SCRAM-SHA-1" or "SCRAM-SHA-256".
 std::string_view scram_mechanism(crypto::Hash h);
 
+/// The credential shown for a user that does not exist: salt (16 bytes, like a real one),
+/// stored and server keys are HMAC-H(secret, label ‖ user), so they are stable for a user on
+/// one server, differ between servers (each has its own secret), and cannot be told apart from
+/// a real account's without the secret. iterations is what real accounts use.
+ScramCredential fake_scram_credential(crypto::Hash h, std::string_view secret, std::string_view user, int iterations);
+
 /// One SCRAM exchange on the server. Feed the client-first message, send the returned
 /// server-first, feed the client-final message, send the returned server-final.
 /// Errors carry the SASL failure condition in Error::message's first word
 /// ("malformed-request", "not-authorized", "invalid-authzid", "incorrect-encoding").
 class ScramServer {
  public:
-  /// lookup returns the credential of a (SASLprep'd) username, or nullopt for an unknown user.
-  /// nonce overrides the server nonce part (tests); empty = random.
-  ScramServer(crypto::Hash h, std::function<std::optional<ScramCredential>(const std::string&)> lookup,
-              std::string nonce = {});
+  using Lookup = std::function<std::optional<ScramCredential>(const std::string&)>;
+  using FakeLookup = std::function<ScramCredential(const std::string&)>;
+  /// lookup returns the credential of a (SASLprep'd) username, or nullopt for an unknown user;
+  /// fake gives the credential shown for an unknown user (default: fake_scram_credential() with
+  /// a random per-process secret). nonce overrides the server nonce part (tests); empty = random.
+  ScramServer(crypto::Hash h, Lookup lookup, std::string nonce = {}, FakeLookup fake = {});
 
   /// Step 1: client-first-message → server-first-message.
   Result<std::string> first(std::string_view client_first);
@@ -50,7 +58,9 @@ class ScramServer {
 
  private:
   crypto::Hash h_;
-  std::function<std::optional<ScramCredential>(const std::string&)> lookup_;
+  Lookup lookup_;
+  FakeLookup fake_;
+  bool known_ = false;
   std::string snonce_, user_, gs2_, client_first_bare_, server_first_, nonce_;
   std::optional<ScramCredential> cred_;
   int step_ = 0;

@@ -4,6 +4,7 @@
 #include <expat.h>
 
 #include <algorithm>
+#include <cctype>
 #include <map>
 
 namespace xnet::xml {
@@ -43,6 +44,7 @@ struct StreamParser::Impl {
     XML_SetEntityDeclHandler(parser, &Impl::entity_cb);
     XML_SetProcessingInstructionHandler(parser, &Impl::pi_cb);
     XML_SetCommentHandler(parser, &Impl::comment_cb);
+    XML_SetXmlDeclHandler(parser, &Impl::decl_cb);
     // Never load external entities or DTD subsets.
     XML_SetParamEntityParsing(parser, XML_PARAM_ENTITY_PARSING_NEVER);
     scopes.clear();
@@ -107,6 +109,14 @@ struct StreamParser::Impl {
   }
   static void pi_cb(void* ud, const XML_Char*, const XML_Char*) {
     static_cast<Impl*>(ud)->stop("restricted-xml", "processing instructions are not allowed");
+  }
+  // RFC 6120 §11.6: UTF-8 only.
+  static void decl_cb(void* ud, const XML_Char*, const XML_Char* encoding, int) {
+    if (!encoding) return;
+    std::string e(encoding);
+    for (auto& ch : e) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+    if (e != "UTF-8" && e != "UTF8")
+      static_cast<Impl*>(ud)->stop("unsupported-encoding", "only UTF-8 streams are accepted");
   }
   static void comment_cb(void* ud, const XML_Char*) {
     static_cast<Impl*>(ud)->stop("restricted-xml", "comments are not allowed");
@@ -205,6 +215,8 @@ struct StreamParser::Impl {
           return;
         }
       }
+      // Keepalive whitespace is consumed: it does not count toward the next stanza's size.
+      if (auto now = XML_GetCurrentByteIndex(parser); now >= 0) last_event = now + len;
       return;
     }
     stack.back().text.append(s, static_cast<std::size_t>(len));
@@ -220,6 +232,17 @@ StreamParser::~StreamParser() = default;
 Result<void> StreamParser::feed(std::string_view data, bool is_final) {
   auto& m = *impl_;
   if (m.failed) return fail(Category::Protocol, "XML stream: " + m.message);
+  // A UTF-16/32 stream (byte order mark, or NUL bytes in the first characters) is refused
+  // before expat would decode it (RFC 6120 §11.6).
+  for (std::size_t i = 0; i < data.size() && m.fed + static_cast<XML_Index>(i) < 4; ++i) {
+    auto b = static_cast<unsigned char>(data[i]);
+    if (b == 0x00 || b == 0xfe || b == 0xff) {
+      m.failed = true;
+      m.condition = "unsupported-encoding";
+      m.message = "only UTF-8 streams are accepted";
+      return fail(Category::Protocol, "XML stream: " + m.message);
+    }
+  }
   // Feed in bounded chunks so a stanza-size violation is caught early in a large buffer.
   constexpr std::size_t kChunk = 16 * 1024;
   std::size_t off = 0;
