@@ -12,6 +12,7 @@
 #include "cmd/commands.hpp"
 #include "cmd/common.hpp"
 #include "stun/probe.hpp"
+#include "ops/stun_list.hpp"
 #include "xep/extdisco_client.hpp"
 #include "xmpp/session.hpp"
 
@@ -20,6 +21,7 @@ namespace {
 
 struct StunListOptions {
   ConnectionOptions conn;
+  std::string service;
   std::string ns;
   bool all = false;
   std::string type;
@@ -34,28 +36,11 @@ struct StunListOptions {
   double probe_timeout = 5.0;
 };
 
-struct Row {
-  xep0215::FoundService found;
-  std::optional<stun::ProbeResult> probe;
-  std::string probe_skipped;  ///< why this entry was not probed
-};
-
-struct StunListReport {
-  std::string event;  ///< "" for one-shot output; "list"/"push" under --watch
-  std::string jid;
-  std::string server;
-  std::string push_from;
-  std::vector<std::string> features;
-  std::vector<xep0215::FormAttempt> attempts;
-  std::vector<Row> rows;
-  std::vector<xep0215::Service> changes;  ///< the entries of a push
-  std::vector<std::string> warnings;
-  bool probed = false;
+// What the renderers need besides the result: display choices, not data.
+struct StunListView {
+  const ops::StunListResult& r;
   bool show_secrets = false;
-  long long now = 0;
 };
-
-long long now_unix() { return static_cast<long long>(std::time(nullptr)); }
 
 std::string left_text(long long seconds) {
   bool past = seconds < 0;
@@ -74,28 +59,27 @@ std::string left_text(long long seconds) {
 
 double round3(double v) { return std::round(v * 1000) / 1000; }
 
+nlohmann::json error_json(const Error& e) {
+  return {{"category", category_name(e.category)}, {"message", e.message}, {"exit_code", exit_code(e.category)}};
+}
+
 nlohmann::json probe_json(const stun::ProbeResult& p) {
   using nlohmann::json;
   auto addr = [](const std::optional<stun::Address>& a) { return a ? json(a->to_string()) : json(nullptr); };
-  json j = {{"ok", p.ok()},
-            {"reachable", p.reachable},
-            {"rtt_ms", p.rtt_ms ? json(round3(*p.rtt_ms)) : json(nullptr)},
-            {"requests_sent", p.sends},
-            {"server_address", addr(p.server_address)},
-            {"mapped_address", addr(p.mapped)},
-            {"relayed_address", addr(p.relayed)},
-            {"allocation_attempted", p.allocation_attempted},
-            {"allocate_rtt_ms", p.allocate_rtt_ms ? json(round3(*p.allocate_rtt_ms)) : json(nullptr)},
-            {"lifetime", p.relayed ? json(p.lifetime) : json(nullptr)},
-            {"released", p.released},
-            {"software", p.software.empty() ? json(nullptr) : json(p.software)},
-            {"note", p.note.empty() ? json(nullptr) : json(p.note)},
-            {"error", nullptr}};
-  if (p.error)
-    j["error"] = {{"category", category_name(p.error->category)},
-                  {"message", p.error->message},
-                  {"exit_code", exit_code(p.error->category)}};
-  return j;
+  return {{"ok", p.ok()},
+          {"reachable", p.reachable},
+          {"rtt_ms", p.rtt_ms ? json(round3(*p.rtt_ms)) : json(nullptr)},
+          {"requests_sent", p.sends},
+          {"server_address", addr(p.server_address)},
+          {"mapped_address", addr(p.mapped)},
+          {"relayed_address", addr(p.relayed)},
+          {"allocation_attempted", p.allocation_attempted},
+          {"allocate_rtt_ms", p.allocate_rtt_ms ? json(round3(*p.allocate_rtt_ms)) : json(nullptr)},
+          {"lifetime", p.relayed ? json(p.lifetime) : json(nullptr)},
+          {"released", p.released},
+          {"software", p.software.empty() ? json(nullptr) : json(p.software)},
+          {"note", p.note.empty() ? json(nullptr) : json(p.note)},
+          {"error", p.error ? error_json(*p.error) : json(nullptr)}};
 }
 
 nlohmann::json service_json(const xep0215::Service& s, const xep0215::FoundService* f, long long now) {
@@ -130,41 +114,40 @@ nlohmann::json service_json(const xep0215::Service& s, const xep0215::FoundServi
   return j;
 }
 
-void to_json(nlohmann::json& j, const StunListReport& r) {
+void to_json(nlohmann::json& j, const StunListView& v) {
   using nlohmann::json;
+  const auto& r = v.r;
   j = json::object();
-  if (!r.event.empty()) j["event"] = r.event;
+  if (r.event != ops::StunListEvent::None) j["event"] = ops::event_name(r.event);
   j["jid"] = r.jid;
   j["server"] = r.server;
+  j["service_jids"] = r.service_jids;
+  j["via_items"] = r.via_items;
   if (!r.push_from.empty()) j["from"] = r.push_from;
   j["features"] = r.features;
   json forms = json::array();
-  for (const auto& a : r.attempts) {
-    json f = {{"source", xep0215::form_label(a.form)},
-              {"ns", xep0215::form_ns(a.form)},
-              {"advertised", a.advertised},
-              {"services", a.services},
-              {"error", a.error ? json(a.error->stanza ? a.error->stanza->condition : a.error->message) : json(nullptr)}};
-    forms.push_back(std::move(f));
-  }
+  for (const auto& a : r.attempts)
+    forms.push_back({{"source", xep0215::form_label(a.form)},
+                     {"ns", xep0215::form_ns(a.form)},
+                     {"jid", a.jid},
+                     {"advertised", a.advertised},
+                     {"services", a.services},
+                     {"error", a.error ? json(a.error->stanza ? a.error->stanza->condition : a.error->message)
+                                       : json(nullptr)}});
   j["forms"] = forms;
   json services = json::array();
-  int probed = 0, ok = 0;
   for (const auto& row : r.rows) {
     auto s = service_json(row.found.service, &row.found, r.now);
     if (r.probed) {
-      if (row.probe) {
-        s["probe"] = probe_json(*row.probe);
-        ++probed;
-        if (row.probe->ok()) ++ok;
-      } else {
+      if (row.probe && *row.probe < r.probes.size())
+        s["probe"] = probe_json(r.probes[*row.probe]);
+      else
         s["probe"] = {{"skipped", row.probe_skipped}};
-      }
     }
     services.push_back(std::move(s));
   }
   j["services"] = services;
-  if (r.event == "push") {
+  if (r.event == ops::StunListEvent::Push) {
     json changes = json::array();
     for (const auto& c : r.changes) {
       auto cj = service_json(c, nullptr, r.now);
@@ -173,13 +156,22 @@ void to_json(nlohmann::json& j, const StunListReport& r) {
     }
     j["changes"] = changes;
   }
-  if (r.probed) j["probe_summary"] = {{"probed", probed}, {"ok", ok}, {"failed", probed - ok}, {"all_ok", probed == ok}};
+  if (r.probed)
+    j["probe_summary"] = {{"probed", r.summary.probed},
+                          {"ok", r.summary.ok},
+                          {"failed", r.summary.failed},
+                          {"all_ok", r.summary.all_ok()}};
   j["warnings"] = r.warnings;
+  // The documented error object ends a failed check too (exit status 1).
+  j["error"] = r.failure ? error_json(*r.failure) : json(nullptr);
 }
 
 void print_service(std::ostream& os, const xep0215::Service& s, const xep0215::FoundService* f, bool secrets,
                    long long now, const Style& st) {
-  os << "  " << st.bold() << s.uri() << st.reset();
+  auto uri = s.uri();
+  os << "  " << st.bold() << uri << st.reset();
+  // stun: and stuns: URIs carry no transport; say which one was listed.
+  if (uri.find("?transport=") == std::string::npos) os << "  " << s.transport;
   if (s.restricted) os << "  restricted";
   if (!s.name.empty()) os << "  \"" << s.name << "\"";
   os << "  " << st.dim() << "[" << xep0215::form_label(s.source) << "]" << st.reset() << "\n";
@@ -199,31 +191,36 @@ void print_service(std::ostream& os, const xep0215::Service& s, const xep0215::F
   if (!s.token.empty()) os << "      relay token " << (secrets ? s.token : std::string("********")) << " (Google relay, not used)\n";
 }
 
-void print_text(std::ostream& os, const StunListReport& r, const Style& st) {
-  if (r.event == "push") {
+void print_text(std::ostream& os, const StunListView& v, const Style& st) {
+  const auto& r = v.r;
+  if (r.event == ops::StunListEvent::Push) {
     os << "push from " << (r.push_from.empty() ? r.server : r.push_from) << ":\n";
     for (const auto& c : r.changes)
       os << "  " << (c.action == xep0215::Action::Delete ? "- " : c.action == xep0215::Action::Modify ? "~ " : "+ ")
-         << c.uri() << "\n";
+         << c.uri() << (c.uri().find("?transport=") == std::string::npos ? "  " + c.transport : "") << "\n";
     os << "services now:\n";
   } else {
     std::string forms;
     for (const auto& a : r.attempts)
       if (a.services > 0 || !a.error) forms += (forms.empty() ? "" : ", ") + std::string(xep0215::form_label(a.form));
-    os << "STUN/TURN services of " << r.server << " (" << (forms.empty() ? "none answered" : forms) << ")\n";
+    os << "STUN/TURN services of " << r.server;
+    bool elsewhere = r.service_jids.size() != 1 || r.service_jids.front() != r.server;
+    if (elsewhere && !r.service_jids.empty()) {
+      std::string jids;
+      for (const auto& j : r.service_jids) jids += (jids.empty() ? "" : ", ") + j;
+      os << " from " << jids << (r.via_items ? " (found in disco#items)" : "");
+    }
+    os << " (" << (forms.empty() ? "none answered" : forms) << ")\n";
   }
   if (r.rows.empty()) os << "  (none)\n";
-  int probed = 0, ok = 0;
   for (const auto& row : r.rows) {
-    print_service(os, row.found.service, &row.found, r.show_secrets, r.now, st);
+    print_service(os, row.found.service, &row.found, v.show_secrets, r.now, st);
     if (!r.probed) continue;
-    if (!row.probe) {
+    if (!row.probe || *row.probe >= r.probes.size()) {
       os << "      probe: " << st.dim() << "skipped (" << row.probe_skipped << ")" << st.reset() << "\n";
       continue;
     }
-    const auto& p = *row.probe;
-    ++probed;
-    if (p.ok()) ++ok;
+    const auto& p = r.probes[*row.probe];
     os << "      probe: " << (p.ok() ? st.green() : st.red()) << (p.ok() ? "ok" : "FAILED") << st.reset();
     if (p.rtt_ms) os << "  rtt " << round3(*p.rtt_ms) << " ms";
     if (p.mapped) os << "  mapped " << p.mapped->to_string();
@@ -234,7 +231,9 @@ void print_text(std::ostream& os, const StunListReport& r, const Style& st) {
          << "\n";
     if (!p.note.empty()) os << "      " << st.dim() << p.note << st.reset() << "\n";
   }
-  if (r.probed) os << "probed " << probed << ", ok " << ok << ", failed " << probed - ok << "\n";
+  if (r.probed)
+    os << "probed " << r.summary.probed << " server(s), ok " << r.summary.ok << ", failed " << r.summary.failed
+       << "\n";
 }
 
 stun::ProbeOptions probe_options(const StunListOptions& o) {
@@ -250,134 +249,45 @@ stun::ProbeOptions probe_options(const StunListOptions& o) {
   return p;
 }
 
-void run_probes(std::vector<Row>& rows, const StunListOptions& o, Output& out) {
-  std::vector<stun::ProbeTarget> targets;
-  std::vector<std::size_t> index;
-  for (std::size_t i = 0; i < rows.size(); ++i) {
-    const auto& s = rows[i].found.service;
-    if (s.type != "stun" && s.type != "turn" && s.type != "stuns" && s.type != "turns") {
-      rows[i].probe_skipped = s.type == "google-relay" ? "Google relay protocol is not STUN" : "not a STUN/TURN service";
-      continue;
-    }
-    if (s.transport != "udp" && s.transport != "tcp") {
-      rows[i].probe_skipped = "transport " + s.transport + " is not supported";
-      continue;
-    }
-    stun::ProbeTarget t;
-    t.host = s.host;
-    t.port = s.port;
-    t.type = s.type;
-    t.transport = s.transport;
-    if (!s.username.empty() && !s.password.empty()) t.credentials = stun::Credentials{s.username, s.password, false};
-    targets.push_back(std::move(t));
-    index.push_back(i);
+ops::StunListQuery make_query(const StunListOptions& o) {
+  ops::StunListQuery q;
+  if (!o.ns.empty()) {
+    q.force = xep0215::parse_form(o.ns);
+    if (!q.force)
+      throw Error(Category::Usage, "--ns: unknown form '" + o.ns + "'",
+                  "use extdisco:2, extdisco:1, extdisco:0, xep0215-provisional, xep0215-0.1 or jingleinfo");
   }
-  out.progress(1, "probing " + std::to_string(targets.size()) + " service(s)");
-  auto results = stun::probe_all(targets, probe_options(o), out);
-  for (std::size_t k = 0; k < results.size(); ++k) {
-    if (!results[k].skipped.empty())
-      rows[index[k]].probe_skipped = results[k].skipped;
-    else
-      rows[index[k]].probe = std::move(results[k]);
-  }
+  q.service_jid = o.service;
+  q.all = o.all;
+  q.type = o.type;
+  q.transport = o.transport;
+  q.request_credentials = !o.no_credentials;
+  q.probe = o.probe;
+  q.probe_options = probe_options(o);
+  q.watch = o.watch;
+  return q;
 }
 
 void run_stun_list(const StunListOptions& o, Output& out) {
   auto deadline = deadline_from(o.conn.timeout);
-  xep0215::DiscoverOptions d;
-  if (!o.ns.empty()) {
-    d.force = xep0215::parse_form(o.ns);
-    if (!d.force)
-      throw Error(Category::Usage, "--ns: unknown form '" + o.ns + "'",
-                  "use extdisco:2, extdisco:1, extdisco:0, xep0215-provisional, xep0215-0.1 or jingleinfo");
-  }
+  auto query = make_query(o);
   auto cfg = unwrap(resolve_connection(o.conn, out));
   auto session = unwrap(xmpp::Session::open(cfg, out, deadline));
-  const auto& bound = session.info().bound_jid;
-  std::string domain = xmpp::jid_domain(bound);
-  std::string bare = xmpp::bare_jid(bound);
-
-  d.server = domain;
-  d.own_bare_jid = bare;
-  d.all = o.all;
-  d.type = o.type;
-  d.transport = o.transport;
-  d.request_credentials = !o.no_credentials;
-  d.now_unix = now_unix();
-  auto info = unwrap(session.disco_info(domain, deadline));
-  auto requester = [&](xml::Element iq) { return session.request(std::move(iq), deadline); };
-  auto found = unwrap(xep0215::discover(info, requester, d, out));
-
-  StunListReport report;
-  report.event = o.watch ? "list" : "";
-  report.jid = bound;
-  report.server = domain;
-  report.features = found.features;
-  report.attempts = found.attempts;
-  report.warnings = found.warnings;
-  report.show_secrets = o.show_secrets;
-  report.now = d.now_unix;
-  for (auto& f : found.services) report.rows.push_back(Row{std::move(f), std::nullopt, {}});
-  for (const auto& w : report.warnings) out.warning(w);
-
-  if (o.probe) {
-    report.probed = true;
-    run_probes(report.rows, o, out);
-  }
-
+  auto result = unwrap(ops::stun_list(session, query, deadline, out));
+  out.emit(StunListView{result, o.show_secrets});
   if (!o.watch) {
     session.close();
-    out.emit(report);
-    if (!o.probe) return;
-    int probed = 0, failed = 0;
-    for (const auto& r : report.rows)
-      if (r.probe) {
-        ++probed;
-        if (!r.probe->ok()) ++failed;
-      }
-    if (failed == 0) return;
-    std::string msg = std::to_string(failed) + " of " + std::to_string(probed) + " probed services failed";
-    if (!out.json()) throw Error(Category::CheckFailed, msg);
-    // The JSON result is already on stdout and says so; only the exit status is left.
-    out.warning(msg);
-    throw ExitStatus{exit_code(Category::CheckFailed)};
+    if (!result.failure) return;
+    // Under --json the result already carries the error object; only the exit status is left.
+    if (!out.json()) throw *result.failure;
+    out.warning(result.failure->message);
+    throw ExitStatus{exit_code(result.failure->category)};
   }
-
-  // --watch: acknowledge and print each push until SIGINT/SIGTERM.
-  out.emit(report);
-  std::vector<xep0215::FoundService> current;
-  for (const auto& r : report.rows) current.push_back(r.found);
-  std::vector<std::string> allowed = {domain, bare};
-  session.on_stanza([&](const xml::Element& st) {
-    auto push = xep0215::handle_push(st, allowed, now_unix());
-    if (!push.is_push) return false;
-    session.send(push.reply);
-    if (!push.problem.empty()) out.warning(push.problem);
-    if (!push.accepted || !push.list) return true;
-    std::vector<std::string> warnings = push.list->warnings;
-    xep0215::apply_list_push(current, *push.list, now_unix(), warnings);
-    StunListReport p;
-    p.event = "push";
-    p.jid = bound;
-    p.server = domain;
-    p.push_from = st.attr_or("from");
-    p.features = report.features;
-    p.show_secrets = o.show_secrets;
-    p.now = now_unix();
-    p.changes = push.list->services;
-    for (const auto& f : current)
-      if (xep0215::matches_filters(f.service, o.type, o.transport)) p.rows.push_back(Row{f, std::nullopt, {}});
-    p.warnings = warnings;
-    for (const auto& w : warnings) out.warning(w);
-    out.emit(p);
-    return true;
-  });
-  out.progress(1, "watching for list pushes (Ctrl-C to stop)");
-  while (!interrupted()) {
-    auto r = session.poll(std::chrono::milliseconds(200));
-    if (!r && r.error().category != Category::Interrupted) throw r.error();
-  }
-  // SIGINT/SIGTERM is the normal way to stop watching: close the stream and exit 0.
+  // --watch: acknowledge and print each push until SIGINT/SIGTERM (the normal way to stop).
+  ops::StunListWatch w(result, query);
+  unwrap(ops::watch(
+      session, w, [&](const ops::StunListResult& e) { out.emit(StunListView{e, o.show_secrets}); },
+      [] { return interrupted(); }, out));
   session.close();
 }
 
@@ -387,6 +297,9 @@ void register_stun_list(CLI::App& app, Output& out) {
   auto opts = std::make_shared<StunListOptions>();
   auto* sub = app.add_subcommand("stun-list", "List the STUN/TURN servers the XMPP server announces (XEP-0215)");
   add_connection_options(*sub, opts->conn);
+  sub->add_option("--service", opts->service,
+                  "Ask this JID (e.g. a component) for the list instead of the account's domain")
+      ->type_name("JID");
   sub->add_option("--ns", opts->ns,
                   "Ask only this form: extdisco:2, extdisco:1, extdisco:0, xep0215-provisional, xep0215-0.1, "
                   "jingleinfo")

@@ -171,6 +171,8 @@ TEST_CASE("stun-list --probe: a wrong TURN secret is a credential error", "[inte
   INFO(r.err);
   CHECK(r.exit_code == 1);
   auto j = r.json();  // exactly one JSON document, even on failure
+  CHECK(j["error"]["category"] == "check_failed");
+  CHECK(j["error"]["exit_code"] == 1);
   CHECK(j["probe_summary"]["failed"] == 2);
   CHECK(j["probe_summary"]["all_ok"] == false);
   const auto* stun = find(j["services"], "stun", "udp");
@@ -393,4 +395,116 @@ TEST_CASE("stun-list --probe over TLS (stuns, turns) against coturn", "[integrat
       CHECK(svc["probe"]["error"]["category"] == "tls");
     }
   }
+}
+
+namespace {
+
+// Prosody whose domain offers no XEP-0215, with `xnet serve` attached as the XEP-0114
+// component xnet.localhost announcing coturn (TURN REST with coturn's secret).
+struct ComponentSetup {
+  std::unique_ptr<Prosody> prosody;
+  TempDir dir{"xnet-stun-comp"};
+  std::unique_ptr<Process> component;
+
+  ComponentSetup() {
+    ProsodyOptions po;
+    po.modules = {};
+    po.components = {{"xnet.localhost", "comp-secret"}};
+    prosody = std::make_unique<Prosody>(po);
+    prosody->add_user("alice", kPassword);
+    auto port = std::to_string(turn().port());
+    write_file(dir / "services.toml", "[[external_services]]\ntype = \"stun\"\nhost = \"127.0.0.1\"\nport = " + port +
+                                          "\ntransport = \"udp\"\n\n[[external_services]]\ntype = \"turn\"\nhost = "
+                                          "\"127.0.0.1\"\nport = " + port + "\ntransport = \"udp\"\nsecret = \"" +
+                                          turn().secret() + "\"\nttl = 3600\nrestricted = true\n");
+    Process::Options opt;
+    opt.stdout_file = dir / "out";
+    opt.stderr_file = dir / "err";
+    opt.env = {{"XNET_COMPONENT_SECRET", "comp-secret"}, {"XDG_CONFIG_HOME", (dir / "cfg").string()}};
+    component = std::make_unique<Process>(
+        std::vector<std::string>{xnet_binary(), "serve", "--component", "xnet.localhost", "--router",
+                                 "127.0.0.1:" + std::to_string(prosody->component_port()), "--server-config",
+                                 (dir / "services.toml").string(), "--state-dir", (dir / "state").string(),
+                                 "--port-file", (dir / "ready.json").string()},
+        opt);
+    INFO(read_file(dir / "err") << prosody->log());
+    REQUIRE(wait_for_file(dir / "ready.json", std::chrono::seconds(15)));
+  }
+  std::string log() { return read_file(dir / "err") + prosody->log(); }
+};
+
+}  // namespace
+
+TEST_CASE("stun-list finds the XEP-0215 service of a component behind Prosody", "[integration][stun_list][component]") {
+  SKIP_WITHOUT_PEERS();
+  ComponentSetup c;
+  auto& p = *c.prosody;
+
+  SECTION("automatically, among the domain's disco#items, and probes it") {
+    auto r = run_xnet(stun_list(p, {"--probe"}), kEnv);
+    INFO(r.err << c.log());
+    REQUIRE(r.exit_code == 0);
+    auto j = r.json();
+    CHECK(j["server"] == "localhost");
+    CHECK(j["service_jids"] == nlohmann::json::array({"xnet.localhost"}));
+    CHECK(j["via_items"] == true);
+    CHECK(j["forms"][0]["jid"] == "xnet.localhost");
+    CHECK(j["forms"][0]["source"] == "extdisco:2");
+    REQUIRE(j["services"].size() == 2);
+    const auto* t = find(j["services"], "turn", "udp");
+    REQUIRE(t);
+    CHECK((*t)["credentials_requested"] == true);
+    CHECK((*t)["rest_user"] == "alice");
+    CHECK(j["probe_summary"]["probed"] == 2);
+    CHECK(j["probe_summary"]["ok"] == 2);
+    CHECK(j["error"].is_null());
+    CHECK((*t)["probe"]["relayed_address"].get<std::string>().rfind("127.0.0.1:", 0) == 0);
+  }
+  SECTION("named with --service") {
+    auto r = run_xnet(stun_list(p, {"--service", "xnet.localhost"}), kEnv);
+    INFO(r.err << c.log());
+    REQUIRE(r.exit_code == 0);
+    auto j = r.json();
+    CHECK(j["service_jids"] == nlohmann::json::array({"xnet.localhost"}));
+    CHECK(j["via_items"] == false);
+    CHECK(j["services"].size() == 2);
+    auto text = run_xnet(stun_list(p, {"--service", "xnet.localhost"}, false), kEnv);
+    REQUIRE(text.exit_code == 0);
+    CHECK(text.out.find("from xnet.localhost") != std::string::npos);
+    CHECK(text.out.find("stun:127.0.0.1:" + std::to_string(turn().port()) + "  udp") != std::string::npos);
+  }
+  SECTION("a --service that offers nothing is not_supported (80)") {
+    auto r = run_xnet(stun_list(p, {"--service", "localhost"}), kEnv);
+    INFO(r.err);
+    CHECK(r.exit_code == 80);
+    CHECK(r.json()["error"]["category"] == "not_supported");
+  }
+}
+
+TEST_CASE("stun-list without any XEP-0215 service says how many items it checked", "[integration][stun_list][component]") {
+  SKIP_WITHOUT_PEERS();
+  ProsodyOptions po;
+  po.modules = {};
+  Prosody p(po);
+  p.add_user("alice", kPassword);
+  auto r = run_xnet(stun_list(p, {}), kEnv);
+  INFO(r.err);
+  CHECK(r.exit_code == 80);
+  auto e = r.json()["error"];
+  CHECK(e["category"] == "not_supported");
+  CHECK(e["message"].get<std::string>().find("services in its disco#items") != std::string::npos);
+  CHECK(e["hint"].get<std::string>().find("--service") != std::string::npos);
+}
+
+TEST_CASE("stun-list --all --probe probes a server listed under two forms once", "[integration][stun_list]") {
+  SKIP_WITHOUT_PEERS();
+  auto& s = good();
+  auto r = run_xnet(stun_list(s, {"--all", "--probe"}), kEnv);
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  auto j = r.json();
+  REQUIRE(j["services"].size() == 6);
+  CHECK(j["probe_summary"]["probed"] == 3);
+  CHECK(j["probe_summary"]["ok"] == 3);
+  for (const auto& svc : j["services"]) CHECK(svc["probe"]["ok"] == true);
 }

@@ -171,8 +171,8 @@ Result<Discovery> discover(const xep0030::DiscoInfo& info, const Requester& requ
   std::vector<FoundService> found;
   bool got_xep0215 = false;
   auto ask = [&](Form f) -> Result<bool> {
-    FormAttempt a{f, advertised(f), std::nullopt, 0};
     std::string to = f == Form::JingleInfo ? o.own_bare_jid : o.server;
+    FormAttempt a{f, advertised(f), std::nullopt, 0, to};
     bool typed = !o.type.empty() && f != Form::JingleInfo && f != Form::Stun2007;
     trace.progress(2, "asking " + std::string(form_label(f)) + " (" + std::string(form_ns(f)) + ")");
     auto reply = request(build_request(f, to, typed ? o.type : std::string_view{}));
@@ -242,7 +242,137 @@ Result<Discovery> discover(const xep0030::DiscoInfo& info, const Requester& requ
     checked.credentials_requested = f.credentials_requested;
     d.services.push_back(std::move(checked));
   }
+  d.service_jids = {o.server};
   return d;
+}
+
+Requester single(const BatchRequester& batch) {
+  return [batch](xml::Element iq) -> Result<xml::Element> {
+    std::vector<xml::Element> one;
+    one.push_back(std::move(iq));
+    auto replies = batch(std::move(one));
+    if (replies.empty()) return fail(Category::Internal, "no reply collected");
+    return std::move(replies.front());
+  };
+}
+
+BatchRequester sequential(Requester request) {
+  return [request = std::move(request)](std::vector<xml::Element> iqs) {
+    std::vector<Result<xml::Element>> replies;
+    replies.reserve(iqs.size());
+    for (auto& iq : iqs) replies.push_back(request(std::move(iq)));
+    return replies;
+  };
+}
+
+bool offers_discovery(const xep0030::DiscoInfo& info) {
+  return std::any_of(info.features.begin(), info.features.end(),
+                     [](const std::string& f) { return form_of_feature(f).has_value(); });
+}
+
+Result<Discovery> discover_services(const BatchRequester& batch, const LocateOptions& where, DiscoverOptions o,
+                                    Trace& trace) {
+  auto request = single(batch);
+  auto info_of = [&](const std::string& jid) -> Result<xep0030::DiscoInfo> {
+    auto reply = request(xep0030::info_request(jid));
+    if (!reply) return fail(reply.error());
+    return xep0030::parse_info(*reply);
+  };
+
+  if (!where.service_jid.empty()) {
+    auto info = info_of(where.service_jid);
+    if (!info) {
+      Error e = info.error();
+      e.message = "disco#info of " + where.service_jid + ": " + describe_error(e);
+      return fail(std::move(e));
+    }
+    o.server = where.service_jid;
+    return discover(*info, request, o, trace);
+  }
+
+  auto info = info_of(where.domain);
+  if (!info) return fail(info.error());
+  o.server = where.domain;
+  if (offers_discovery(*info) || o.force) return discover(*info, request, o, trace);
+
+  // The domain advertises nothing: look for a service (e.g. an XEP-0114 component) among its
+  // disco#items before asking it the unadvertised legacy forms.
+  std::vector<std::string> jids;
+  std::size_t items_total = 0;
+  trace.progress(2, where.domain + " offers no STUN/TURN discovery: asking its disco#items");
+  auto items_reply = request(xep0030::items_request(where.domain));
+  if (items_reply) {
+    if (auto items = xep0030::parse_items(*items_reply)) {
+      for (const auto& it : *items) {
+        if (!it.node.empty() || it.jid == where.domain) continue;
+        if (std::find(jids.begin(), jids.end(), it.jid) != jids.end()) continue;
+        ++items_total;
+        if (jids.size() < where.max_items) jids.push_back(it.jid);
+      }
+    }
+  }
+  std::vector<xml::Element> infos;
+  for (const auto& j : jids) infos.push_back(xep0030::info_request(j));
+  auto replies = jids.empty() ? std::vector<Result<xml::Element>>{} : batch(std::move(infos));
+  std::vector<std::pair<std::string, xep0030::DiscoInfo>> offering;
+  for (std::size_t i = 0; i < jids.size() && i < replies.size(); ++i) {
+    if (!replies[i]) continue;
+    auto parsed = xep0030::parse_info(*replies[i]);
+    if (parsed && offers_discovery(*parsed)) offering.emplace_back(jids[i], std::move(*parsed));
+  }
+
+  std::vector<std::string> limit_warning;
+  if (items_total > jids.size())
+    limit_warning.push_back(where.domain + " lists " + std::to_string(items_total) + " services; only the first " +
+                            std::to_string(jids.size()) + " were asked (name one with --service)");
+
+  if (offering.empty()) {
+    auto d = discover(*info, request, o, trace);
+    if (!d) {
+      Error e = d.error();
+      if (e.category == Category::NotSupported) {
+        e.message += "; none of the " + std::to_string(jids.size()) + " services in its disco#items offers it";
+        e.hint = "name the service that offers XEP-0215 with --service JID, or enable it on the server "
+                 "(e.g. Prosody mod_external_services)";
+      }
+      return fail(std::move(e));
+    }
+    d->items_checked = jids.size();
+    for (auto& w : limit_warning) d->warnings.push_back(w);
+    return d;
+  }
+
+  Discovery merged;
+  merged.via_items = true;
+  merged.items_checked = jids.size();
+  std::optional<Error> first_error;
+  for (auto& [jid, jinfo] : offering) {
+    DiscoverOptions one = o;
+    one.server = jid;
+    trace.progress(1, "STUN/TURN discovery offered by " + jid);
+    auto d = discover(jinfo, request, one, trace);
+    if (!d) {
+      if (d.error().category != Category::NotSupported && d.error().category != Category::Remote)
+        return fail(d.error());
+      if (!first_error) first_error = d.error();
+      merged.warnings.push_back(jid + ": " + d.error().message);
+      continue;
+    }
+    for (auto& f : d->features)
+      if (std::find(merged.features.begin(), merged.features.end(), f) == merged.features.end())
+        merged.features.push_back(f);
+    for (auto& a : d->attempts) merged.attempts.push_back(std::move(a));
+    for (auto& w : d->warnings) merged.warnings.push_back(std::move(w));
+    for (auto& f : d->services) {
+      bool dup = std::any_of(merged.services.begin(), merged.services.end(),
+                             [&](const FoundService& g) { return same_entry(g.service, f.service); });
+      if (!dup) merged.services.push_back(std::move(f));
+    }
+    merged.service_jids.push_back(jid);
+  }
+  if (merged.service_jids.empty()) return fail(*first_error);
+  for (auto& w : limit_warning) merged.warnings.push_back(w);
+  return merged;
 }
 
 PushOutcome handle_push(const xml::Element& iq, const std::vector<std::string>& allowed_from, long long now_unix) {

@@ -47,6 +47,7 @@ struct FormAttempt {
   bool advertised = false;
   std::optional<Error> error;  ///< why it gave nothing (stanza error, timeout, garbage)
   std::size_t services = 0;
+  std::string jid;             ///< the JID asked (the domain, a service, or the own bare JID)
 };
 
 struct Discovery {
@@ -54,6 +55,11 @@ struct Discovery {
   std::vector<FormAttempt> attempts;   ///< in the order asked
   std::vector<FoundService> services;  ///< after credentials, filters and de-duplication
   std::vector<std::string> warnings;   ///< diagnosis for humans and the JSON `warnings` array
+  /// The JIDs whose lists these are: the domain, the --service JID, or the disco#items
+  /// entries that advertise XEP-0215 (list pushes are accepted from these).
+  std::vector<std::string> service_jids;
+  bool via_items = false;              ///< found among the domain's disco#items
+  std::size_t items_checked = 0;       ///< disco#items entries whose disco#info was asked
 };
 
 /// Runs discovery: picks the form(s) from info (disco#info of the server), asks them through
@@ -62,6 +68,40 @@ struct Discovery {
 /// forced form when --ns was given; Timeout/Connect from the requester are passed through.
 Result<Discovery> discover(const xep0030::DiscoInfo& info, const Requester& request,
                            const DiscoverOptions& options, Trace& trace);
+
+/// Sends every IQ of iqs at once and returns the replies in the same order, each as Requester
+/// would (several disco#info requests share one flight). A sequential implementation is
+/// allowed; the callback owns the deadline.
+using BatchRequester = std::function<std::vector<Result<xml::Element>>(std::vector<xml::Element> iqs)>;
+
+/// A Requester made of a BatchRequester (a batch of one).
+Requester single(const BatchRequester& batch);
+/// A BatchRequester that asks request once per IQ, in order (for synchronous sessions).
+BatchRequester sequential(Requester request);
+
+/// At most this many disco#items entries are asked for disco#info in the search for a
+/// XEP-0215 service behind the domain.
+inline constexpr std::size_t kMaxServiceItems = 8;
+
+/// Where to look for the service list.
+struct LocateOptions {
+  std::string domain;                      ///< the account's domain
+  std::string service_jid;                 ///< --service: ask only this JID
+  std::size_t max_items = kMaxServiceItems;
+};
+
+/// True when info advertises any XEP-0215 form or google:jingleinfo.
+bool offers_discovery(const xep0030::DiscoInfo& info);
+
+/// Finds and runs discovery (stun-discovery.md §8 plus services behind a component):
+/// with where.service_jid, disco#info and discover() at that JID only. Otherwise at the
+/// domain when its disco#info advertises a form; else among the first where.max_items
+/// entries of the domain's disco#items (their disco#info requests sent as one batch), every
+/// entry advertising a form being asked and the lists merged; else the domain with the
+/// legacy fallback chain. options.server is replaced by the JID asked. Errors: as discover();
+/// NotSupported says how many items were checked and hints at --service.
+Result<Discovery> discover_services(const BatchRequester& request, const LocateOptions& where,
+                                    DiscoverOptions options, Trace& trace);
 
 /// Adds the TURN REST and expiry checks to service (used for pushed entries too); appends
 /// warnings for expired credentials and a skewed server clock.

@@ -35,4 +35,27 @@ xml::Element render_info(const DiscoInfo& info) {
   return q;
 }
 
+namespace {
+xml::Element get_iq(std::string_view to, std::string_view ns) {
+  xml::Element iq("iq", "jabber:client");
+  iq.set("type", "get");
+  if (!to.empty()) iq.set("to", std::string(to));
+  iq.add("query", std::string(ns));
+  return iq;
+}
+}  // namespace
+
+xml::Element info_request(std::string_view to) { return get_iq(to, kInfoNs); }
+xml::Element items_request(std::string_view to) { return get_iq(to, kItemsNs); }
+
+Result<std::vector<DiscoItem>> parse_items(const xml::Element& e) {
+  const xml::Element* q = e.name == "query" ? &e : e.child("query", kItemsNs);
+  if (!q || q->ns != kItemsNs) return fail(Category::Protocol, "disco#items reply without a <query/>");
+  std::vector<DiscoItem> items;
+  for (const auto& c : q->children)
+    if (c.name == "item" && !c.attr_or("jid").empty())
+      items.push_back({c.attr_or("jid"), c.attr_or("node"), c.attr_or("name")});
+  return items;
+}
+
 }  // namespace xnet::xep0030

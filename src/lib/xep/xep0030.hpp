@@ -32,4 +32,16 @@ Result<DiscoInfo> parse_info(const xml::Element& iq_or_query);
 /// Render info as a disco#info <query/> (for servers).
 xml::Element render_info(const DiscoInfo& info);
 
+/// One entry of a disco#items result (XEP-0030 §4).
+struct DiscoItem {
+  std::string jid, node, name;
+};
+
+/// An IQ get for disco#info (or disco#items when items) addressed to to.
+xml::Element info_request(std::string_view to);
+xml::Element items_request(std::string_view to);
+/// Parse a disco#items result IQ (or its <query/>); items without a jid are dropped.
+/// Errors: Protocol when the query element is missing.
+Result<std::vector<DiscoItem>> parse_items(const xml::Element& iq_or_query);
+
 }  // namespace xnet::xep0030
