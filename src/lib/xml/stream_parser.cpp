@@ -24,6 +24,8 @@ struct StreamParser::Impl {
   XML_Index stanza_start = -1;
   XML_Index fed = 0;         // bytes handed to expat so far
   XML_Index last_event = 0;  // byte index of the last callback
+  std::size_t event_end = 0;  // just past the element whose end callback runs
+  std::size_t start_end = 0;  // just past the last start tag
   bool failed = false;
   bool is_open = false;
   std::string condition;
@@ -53,6 +55,7 @@ struct StreamParser::Impl {
     stanza_start = -1;
     fed = 0;
     last_event = 0;
+    event_end = 0;
     failed = false;
     is_open = false;
     condition.clear();
@@ -126,6 +129,8 @@ struct StreamParser::Impl {
     if (failed) return;
     ++depth;
     check_size();
+    if (auto i = XML_GetCurrentByteIndex(parser); i >= 0)
+      start_end = static_cast<std::size_t>(i + XML_GetCurrentByteCount(parser));
     if (depth > limits.max_depth) {
       stop("policy-violation", "XML nested deeper than " + std::to_string(limits.max_depth));
       return;
@@ -184,6 +189,11 @@ struct StreamParser::Impl {
   void end() {
     if (failed) return;
     check_size();
+    // An empty-element tag reports its end with a zero byte count: its start tag ended it.
+    if (auto i = XML_GetCurrentByteIndex(parser); i >= 0) {
+      auto n = XML_GetCurrentByteCount(parser);
+      event_end = n > 0 ? static_cast<std::size_t>(i + n) : start_end;
+    }
     scopes.pop_back();
     if (!limits.document_mode && depth == 1) {
       --depth;
@@ -271,5 +281,7 @@ void StreamParser::reset() { impl_->create(); }
 const std::string& StreamParser::error_condition() const { return impl_->condition; }
 
 bool StreamParser::open() const { return impl_->is_open; }
+
+std::size_t StreamParser::event_end() const { return impl_->event_end; }
 
 }  // namespace xnet::xml

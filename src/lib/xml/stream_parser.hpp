@@ -53,6 +53,9 @@ class StreamParser {
   const std::string& error_condition() const;
   /// True between on_open and on_close.
   bool open() const;
+  /// Inside StreamHandler::on_stanza/on_close: the byte offset, counted from construction or
+  /// reset(), just past the element that completed (e.g. to refuse bytes after <proceed/>).
+  std::size_t event_end() const;
 
  private:
   struct Impl;
