@@ -37,6 +37,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   c.pipeline_starttls = mode & 4;
   c.require_tls = !(mode & 8);
   c.scram_nonce = "fyko+d2lbbFgONRv9qkxdawL";
+  c.request_fast_token = mode & 32;
+  if (mode & 64) c.fast_token = FastToken{(mode & 128) ? "HT-SHA-256-EXPR" : "HT-SHA-256-NONE", "tok", ""};
+  c.user_agent_id = "fuzz";
   c.limits.max_stanza_bytes = 16 * 1024;
   c.limits.max_pre_session_bytes = 64 * 1024;
   CountingTrace trace;

@@ -188,7 +188,11 @@ struct ClientNegotiator::Impl final : xml::StreamHandler {
   std::size_t sasl_rounds = 0;
   bool authenticated = false;
   bool sasl2 = false;
-  bool bind_inline = false;
+  bool bind2_requested = false;
+  bool fast_in_use = false;
+  bool fast_pipelined = false;
+  bool awaiting_features_for_fallback = false;
+  std::string fast_requested;
 
   std::string bind_id, session_id;
   std::vector<xml::Element> held_out;  // stanzas sent before the server may see them
@@ -454,9 +458,20 @@ struct ClientNegotiator::Impl final : xml::StreamHandler {
       }
     }
     if (!authenticated) {
-      state = NegotiationState::Authenticating;
-      return authenticate();
+      if (fast_pipelined && mech) {
+        // The FAST authenticate already went out with the header.
+        if (!features.child("authentication", kSasl2Ns))
+          retry("the server no longer offers SASL2; log in again without the FAST token");
+        return;
+      }
+      if (awaiting_features_for_fallback || !mech) {
+        awaiting_features_for_fallback = false;
+        state = NegotiationState::Authenticating;
+        return authenticate();
+      }
+      return;
     }
+    if (sasl2) return;  // features after SASL2 success: bind is already done or under way
     // After the restart that followed SASL success (bind was already pipelined).
     if (!sasl2 && !features.child("bind", kBindNs)) {
       fail(Category::Protocol, "the server offers no resource binding after authentication");
@@ -539,7 +554,16 @@ struct ClientNegotiator::Impl final : xml::StreamHandler {
   void authenticate() {
     const auto* s2 = features.child("authentication", kSasl2Ns);
     const auto* s1 = features.child("mechanisms", kSaslNs);
-    if (s2 && config.sasl2 && sasl2_supported()) return sasl2_start(*s2);
+    if (s2 && config.sasl2 && sasl2_supported()) {
+      bool token = config.fast_token && !anonymous && tls && sasl::is_supported_ht(config.fast_token->mechanism) &&
+                   offers_fast(*s2, config.fast_token->mechanism);
+      if (!token && config.fast_token) forget_token();
+      if (!token && !anonymous && config.password.empty()) {
+        fail(Category::Auth, "no password and no usable FAST token");
+        return;
+      }
+      return sasl2_start(s2, token);
+    }
     if (!s1) {
       fail(Category::NotSupported, "the server offers no SASL authentication");
       return;
@@ -561,6 +585,15 @@ struct ClientNegotiator::Impl final : xml::StreamHandler {
     auth.set("mechanism", m);
     auth.set_text(initial.empty() ? "=" : crypto::base64(initial));
     write(auth);
+  }
+
+  static bool offers_fast(const xml::Element& auth, std::string_view m) {
+    const auto* inl = auth.child("inline", kSasl2Ns);
+    const auto* fast = inl ? inl->child("fast", kFastNs) : nullptr;
+    if (!fast) return false;
+    for (const auto* c : fast->children_named("mechanism"))
+      if (trim(c->text) == m) return true;
+    return false;
   }
 
   std::optional<std::string> decode_payload(std::string_view text) {
@@ -639,11 +672,163 @@ struct ClientNegotiator::Impl final : xml::StreamHandler {
     held_out.clear();
   }
 
-  // --- SASL2 (XEP-0388) --------------------------------------------------------------------
+  // --- SASL2 (XEP-0388) with Bind2 (XEP-0386) and FAST (XEP-0484) ----------------------
 
-  bool sasl2_supported() const { return false; }
-  void sasl2_start(const xml::Element&) {}
+  bool sasl2_supported() const { return true; }
+
+  // The FAST mechanism to ask a token for: tls-exporter bound where possible.
+  std::string fast_request_mechanism(const xml::Element* fast) const {
+    if (!fast) return {};
+    bool expr = false, none = false;
+    for (const auto* m : fast->children_named("mechanism")) {
+      auto name = trim(m->text);
+      if (name == "HT-SHA-256-EXPR") expr = true;
+      if (name == "HT-SHA-256-NONE") none = true;
+    }
+    if (expr && tls13 && !exporter.empty()) return "HT-SHA-256-EXPR";
+    if (none) return "HT-SHA-256-NONE";
+    return {};
+  }
+
+  // Starts a SASL2 exchange. With use_token, the stored FAST token is the credential; auth may
+  // be null when the authenticate is pipelined ahead of the features.
+  void sasl2_start(const xml::Element* auth, bool use_token) {
+    sasl2 = true;
+    sasl_rounds = 0;
+    const xml::Element* inl = auth ? auth->child("inline", kSasl2Ns) : nullptr;
+    const xml::Element* fast = inl ? inl->child("fast", kFastNs) : nullptr;
+    std::vector<std::string> offered;
+    if (auth) {
+      bool too_many = false;
+      offered = offered_mechanisms(*auth, too_many);
+      if (too_many) {
+        fail(Category::Protocol, "the server lists more than " + std::to_string(config.limits.max_mechanisms) +
+                                     " SASL mechanisms", "policy-violation");
+        return;
+      }
+    }
+    std::string m;
+    if (use_token) {
+      m = config.fast_token->mechanism;
+      auto creds = credentials(offered);
+      creds.password = config.fast_token->token;
+      mech = sasl::make_ht(m, creds);
+      fast_in_use = true;
+    } else {
+      m = choose(offered);
+      if (m.empty()) return;
+      mech = sasl::make(m, credentials(offered));
+      fast_in_use = false;
+    }
+    mech_name = m;
+    trace.progress(2, "XMPP: authenticating with " + m + " (SASL2)");
+    xml::Element a("authenticate", std::string(kSasl2Ns));
+    a.set("mechanism", m);
+    std::string initial = mech->initial();
+    if (!initial.empty()) a.add("initial-response", std::string(kSasl2Ns)).set_text(crypto::base64(initial));
+    auto& ua = a.add("user-agent", std::string(kSasl2Ns));
+    if (!config.user_agent_id.empty()) ua.set("id", config.user_agent_id);
+    ua.add("software", std::string(kSasl2Ns)).set_text("xnet");
+    // Bind2 when offered inline (or assumed, for a FAST login sent ahead of the features).
+    if (!inl ? use_token : inl->child("bind", kBind2Ns) != nullptr) {
+      auto& b = a.add("bind", std::string(kBind2Ns));
+      if (!config.bind2_tag.empty()) b.add("tag", std::string(kBind2Ns)).set_text(config.bind2_tag);
+      bind2_requested = true;
+    }
+    if (use_token) a.add("fast", std::string(kFastNs));
+    if (config.request_fast_token && !anonymous && !use_token) {
+      fast_requested = fast_request_mechanism(fast);
+      if (!fast_requested.empty()) a.add("request-token", std::string(kFastNs)).set("mechanism", fast_requested);
+    }
+    state = NegotiationState::Authenticating;
+    write(a);
+  }
+
+  void forget_token() {
+    Event e = make_event(Event::Kind::FastToken);  // empty token: discard the stored one
+    push(std::move(e));
+    config.fast_token.reset();
+  }
+
   void on_sasl2(const xml::Element& el) {
+    if (state != NegotiationState::Authenticating || !mech || !sasl2) {
+      fail(Category::Protocol, "unexpected SASL2 element <" + clean_text(el.name, 64) + "/> from the server");
+      return;
+    }
+    if (el.name == "challenge") {
+      if (++sasl_rounds > config.limits.max_sasl_rounds) {
+        fail(Category::Protocol, "too many SASL challenges from the server", "policy-violation");
+        return;
+      }
+      auto data = decode_payload(el.text);
+      if (!data) return;
+      auto r = mech->step(*data);
+      if (!r) {
+        write(xml::Element("abort", std::string(kSasl2Ns)));
+        fail(r.error());
+        return;
+      }
+      xml::Element resp("response", std::string(kSasl2Ns));
+      if (!r->empty()) resp.set_text(crypto::base64(*r));
+      write(resp);
+      return;
+    }
+    if (el.name == "success") {
+      const auto* ad = el.child("additional-data", kSasl2Ns);
+      auto data = decode_payload(ad ? std::string_view(ad->text) : std::string_view{});
+      if (!data) return;
+      if (auto r = mech->finish(*data); !r) {
+        fail(r.error());
+        return;
+      }
+      authenticated = true;
+      trace.progress(1, "XMPP: authenticated (" + mech_name + ", SASL2)");
+      if (const auto* tok = el.child("token", kFastNs)) {
+        Event e = make_event(Event::Kind::FastToken);
+        e.token.token = tok->attr_or("token");
+        e.token.expiry = clean_text(tok->attr_or("expiry"), 64);
+        e.token.mechanism = fast_in_use ? mech_name : fast_requested;
+        if (!e.token.token.empty() && e.token.token.size() <= 4096 && !e.token.mechanism.empty()) push(std::move(e));
+      }
+      const auto* id = el.child("authorization-identifier", kSasl2Ns);
+      if (!id) id = el.child("authorization-identity", kSasl2Ns);
+      std::string who = id ? trim(id->text) : std::string();
+      if (el.child("bound", kBind2Ns) && bind2_requested && who.find('/') != std::string::npos &&
+          who.size() <= 3071)
+        return bound_as(who);
+      // No Bind2: RFC 6120 bind on the same stream (no restart with SASL2).
+      state = NegotiationState::Binding;
+      send_bind();
+      flush_held_out();
+      return;
+    }
+    if (el.name == "failure") {
+      std::string cond = condition_of(el, kSaslNs);
+      if (cond.empty()) cond = condition_of(el, "");
+      if (cond.empty()) cond = "not-authorized";
+      if (fast_in_use) {
+        // XEP-0484 §5: discard the token and fall back to the password, on the same stream.
+        trace.progress(2, "XMPP: FAST token refused (" + cond + "), using the password");
+        forget_token();
+        mech.reset();
+        fast_in_use = false;
+        const auto* auth = features.child("authentication", kSasl2Ns);
+        if (auth && !config.password.empty()) return sasl2_start(auth, false);
+        if (!auth) {
+          awaiting_features_for_fallback = true;
+          return;
+        }
+      }
+      std::string text = text_of(el, config.limits.max_error_text);
+      std::string msg = "authentication failed: " + cond;
+      if (!text.empty()) msg += " (" + text + ")";
+      fail(Category::Auth, msg, cond);
+      return;
+    }
+    if (el.name == "continue") {
+      fail(Category::NotSupported, "the server asks for further SASL2 tasks, which xnet does not support");
+      return;
+    }
     fail(Category::Protocol, "unexpected SASL2 element <" + clean_text(el.name, 64) + "/> from the server");
   }
 
@@ -803,6 +988,13 @@ struct ClientNegotiator::Impl final : xml::StreamHandler {
     new_parser();
     state = NegotiationState::Connecting;
     write_header();
+    // A stored FAST token came from a SASL2 server: authenticate in the same flight as the
+    // header, without waiting for the features (XEP-0484's single round trip).
+    if (config.sasl2 && config.fast_token && !anonymous && sasl::is_supported_ht(config.fast_token->mechanism) &&
+        (config.fast_token->mechanism != "HT-SHA-256-EXPR" || (tls13 && !exporter.empty()))) {
+      fast_pipelined = true;
+      sasl2_start(nullptr, true);
+    }
   }
 
   void end_of_input() {

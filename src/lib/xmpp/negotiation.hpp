@@ -82,6 +82,8 @@ struct NegotiatorConfig {
   /// XEP-0386 Bind2 tag (the client name, e.g. "xnet").
   std::string bind2_tag = "xnet";
   /// XEP-0484: a stored token to try first over SASL2 (falls back to the password silently).
+  /// With a token, the SASL2 <authenticate/> is sent in the same flight as the stream header
+  /// after TLS (the token came from a SASL2 server), so login costs one round trip.
   std::optional<FastToken> fast_token;
   /// XEP-0484: ask the server for a FAST token (delivered as Event::Kind::FastToken).
   bool request_fast_token = false;
@@ -106,9 +108,10 @@ struct Event {
     StartTls,   ///< <proceed/> received: start the TLS handshake now, then call tls_established()
     Bound,      ///< the session is up: jid is the full JID the server bound (authoritative)
     Stanza,     ///< a stanza (iq/message/presence/other) after Bound, in stream order
-    FastToken,  ///< XEP-0484: store token (replaces any earlier one for this account)
+    FastToken,  ///< XEP-0484: store token (replaces any earlier one for this account); an
+                ///< empty token.token means "discard the stored token" (refused or unusable)
     Retry,      ///< the server rejected a pipelined step: close and reconnect with
-                ///< pipeline_starttls = false (error says what happened)
+                ///< pipeline_starttls = false and without fast_token (error says what happened)
     Closed,     ///< the server closed the stream cleanly (</stream:stream>) after Bound
     Failed,     ///< negotiation or stream failed; error has the category; nothing more follows
   };

@@ -138,7 +138,39 @@ class Anonymous final : public Mechanism {
   Result<void> finish(std::string_view) override { return {}; }
 };
 
+class Ht final : public Mechanism {
+ public:
+  Ht(std::string name, Credentials c) : name_(std::move(name)), c_(std::move(c)) {
+    if (name_.ends_with("-EXPR")) cb_ = c_.cb_exporter;
+  }
+  std::string_view name() const override { return name_; }
+  std::string initial() override {
+    return c_.username + '\0' + crypto::hmac(crypto::Hash::Sha256, c_.password, "Initiator" + cb_);
+  }
+  Result<std::string> step(std::string_view) override {
+    return tl::unexpected(Error(Category::Protocol, name_ + ": unexpected challenge"));
+  }
+  Result<void> finish(std::string_view data) override {
+    if (data.empty()) return {};
+    if (!crypto::equal(data, crypto::hmac(crypto::Hash::Sha256, c_.password, "Responder" + cb_)))
+      return tl::unexpected(auth_error(name_ + ": the server's proof of the token is wrong"));
+    return {};
+  }
+
+ private:
+  std::string name_;
+  Credentials c_;
+  std::string cb_;
+};
+
 }  // namespace
+
+bool is_supported_ht(std::string_view name) { return name == "HT-SHA-256-NONE" || name == "HT-SHA-256-EXPR"; }
+
+std::unique_ptr<Mechanism> make_ht(std::string_view name, Credentials creds) {
+  if (!is_supported_ht(name)) return nullptr;
+  return std::make_unique<Ht>(std::string(name), std::move(creds));
+}
 
 std::string escape_saslname(std::string_view s) {
   std::string out;

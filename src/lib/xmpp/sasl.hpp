@@ -49,6 +49,14 @@ std::unique_ptr<Mechanism> make_plain(Credentials creds);
 /// ANONYMOUS: an empty trace.
 std::unique_ptr<Mechanism> make_anonymous();
 
+/// XEP-0484 FAST token mechanisms (draft-schmaus-kitten-sasl-ht): HT-SHA-256-NONE, and
+/// HT-SHA-256-EXPR (tls-exporter binding from creds.cb_exporter). The initial response is
+/// username NUL HMAC-SHA-256(token, "Initiator" || cb); the server's additional data, when
+/// present, must equal HMAC-SHA-256(token, "Responder" || cb). creds.password is the token.
+std::unique_ptr<Mechanism> make_ht(std::string_view name, Credentials creds);
+/// True when name is a FAST mechanism make_ht() supports.
+bool is_supported_ht(std::string_view name);
+
 /// Create a mechanism by name (one of the above), or nullptr for an unknown name.
 std::unique_ptr<Mechanism> make(std::string_view name, Credentials creds);
 

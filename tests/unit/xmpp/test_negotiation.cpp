@@ -669,3 +669,185 @@ TEST_CASE("redact_xml hides SASL payloads, tokens and the password", "[xmpp][red
   CHECK(redact_xml("<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>", "") ==
         "<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>");
 }
+
+namespace {
+
+const std::string kSasl2Ns = "urn:xmpp:sasl:2";
+
+// XEP-0484 §4.1 features, plus XEP-0386 Bind2 inline.
+std::string sasl2_features() {
+  return features(
+      "<authentication xmlns='urn:xmpp:sasl:2'><mechanism>SCRAM-SHA-1</mechanism>"
+      "<mechanism>SCRAM-SHA-1-PLUS</mechanism><inline><bind xmlns='urn:xmpp:bind:0'/>"
+      "<fast xmlns='urn:xmpp:fast:0' tls-0rtt='true'><mechanism>HT-SHA-256-ENDP</mechanism>"
+      "<mechanism>HT-SHA-256-EXPR</mechanism><mechanism>HT-SHA-256-NONE</mechanism></fast></inline>"
+      "</authentication>" +
+      mechanisms({"SCRAM-SHA-1", "PLAIN"}));
+}
+
+NegotiatorConfig sasl2_config() {
+  auto c = config();
+  c.direct_tls = true;
+  c.user_agent_id = "d4565fa7-4d72-4749-b3d3-740edbf87770";
+  c.bind2_tag = "xnet";
+  return c;
+}
+
+}  // namespace
+
+TEST_CASE("SASL2 with Bind2 inline and a FAST token request", "[xmpp][sasl2]") {
+  auto c = sasl2_config();
+  c.request_fast_token = true;
+  RecordingTrace trace;
+  ClientNegotiator n(c, trace);
+  n.start();
+  n.tls_established({"TLSv1.3", ""});
+  CHECK(n.take_output() == kHeaderTls);
+  n.send(iq_get("q1"));
+  n.feed(kServerHeader + sasl2_features());
+  CHECK(n.take_output() ==
+        "<authenticate xmlns='urn:xmpp:sasl:2' mechanism='SCRAM-SHA-1'><initial-response>" +
+            b64("n,,n=user,r=" + kCnonce1) +
+            "</initial-response><user-agent id='d4565fa7-4d72-4749-b3d3-740edbf87770'><software>xnet</software>"
+            "</user-agent><bind xmlns='urn:xmpp:bind:0'><tag>xnet</tag></bind>"
+            "<request-token xmlns='urn:xmpp:fast:0' mechanism='HT-SHA-256-NONE'/></authenticate>");
+  CHECK(n.used_sasl2());
+  n.feed("<challenge xmlns='urn:xmpp:sasl:2'>" + b64(kServerFirst1) + "</challenge>");
+  CHECK(n.take_output() == "<response xmlns='urn:xmpp:sasl:2'>" + b64(kClientFinal1) + "</response>");
+  n.feed("<success xmlns='urn:xmpp:sasl:2'><additional-data>" + b64(kServerFinal1) +
+         "</additional-data><authorization-identifier>user@example.org/xnet.4232f4d4</authorization-identifier>"
+         "<bound xmlns='urn:xmpp:bind:0'/><token xmlns='urn:xmpp:fast:0' expiry='2026-12-12T14:36:15Z' "
+         "token='WXZzciBwYmFmdmZnZiBqdmd1IGp2eXFhcmZm'/></success>");
+  // No restart and no bind round trip: the held request goes out at once.
+  CHECK(n.take_output() == "<iq type='get' id='q1'><address xmlns='urn:xmpp:sic:1'/></iq>");
+  auto ev = drain(n);
+  REQUIRE(ev.size() == 2);
+  CHECK(ev[0].kind == Event::Kind::FastToken);
+  CHECK(ev[0].token.token == "WXZzciBwYmFmdmZnZiBqdmd1IGp2eXFhcmZm");
+  CHECK(ev[0].token.mechanism == "HT-SHA-256-NONE");
+  CHECK(ev[0].token.expiry == "2026-12-12T14:36:15Z");
+  CHECK(ev[1].kind == Event::Kind::Bound);
+  CHECK(ev[1].jid == "user@example.org/xnet.4232f4d4");
+  // Features sent after success are ignored.
+  n.feed(features("<sm xmlns='urn:xmpp:sm:3'/>"));
+  CHECK(drain(n).empty());
+  auto t = trace.all();
+  CHECK(t.find("WXZzciBwYmFmdmZnZiBqdmd1IGp2eXFhcmZm") == std::string::npos);
+  CHECK(t.find(b64(kClientFinal1)) == std::string::npos);
+  CHECK(t.find(b64("n,,n=user,r=" + kCnonce1)) == std::string::npos);
+  CHECK(t.find("<initial-response>[redacted]</initial-response>") != std::string::npos);
+}
+
+TEST_CASE("SASL2 without Bind2 binds on the same stream", "[xmpp][sasl2]") {
+  ClientNegotiator n(sasl2_config(), null_trace());
+  n.start();
+  n.tls_established({"TLSv1.3", ""});
+  n.take_output();
+  n.feed(kServerHeader + features("<authentication xmlns='urn:xmpp:sasl:2'><mechanism>PLAIN</mechanism>"
+                                  "</authentication>"));
+  CHECK(n.take_output().find("<bind xmlns='urn:xmpp:bind:0'>") == std::string::npos);
+  n.feed("<success xmlns='urn:xmpp:sasl:2'><authorization-identifier>user@example.org</authorization-identifier>"
+         "</success>");
+  CHECK(n.take_output() ==
+        "<iq type='set' id='xn1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>cli</resource></bind></iq>");
+  n.feed("<iq type='result' id='xn1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><jid>user@example.org/cli</jid>"
+         "</bind></iq>");
+  auto ev = drain(n);
+  REQUIRE(ev.size() == 1);
+  CHECK(ev[0].kind == Event::Kind::Bound);
+}
+
+TEST_CASE("SASL2 failure is an Auth error with the condition", "[xmpp][sasl2]") {
+  ClientNegotiator n(sasl2_config(), null_trace());
+  n.start();
+  n.tls_established({"TLSv1.3", ""});
+  n.feed(kServerHeader + sasl2_features());
+  n.feed("<failure xmlns='urn:xmpp:sasl:2'><aborted xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>"
+         "<text>This is a terrible example.</text></failure>");
+  auto f = single_failure(n);
+  CHECK(f.error.category == Category::Auth);
+  CHECK(f.condition == "aborted");
+  CHECK(f.error.message.find("terrible") != std::string::npos);
+}
+
+TEST_CASE("SASL2 is not used when disabled", "[xmpp][sasl2]") {
+  auto c = sasl2_config();
+  c.sasl2 = false;
+  ClientNegotiator n(c, null_trace());
+  n.start();
+  n.tls_established({"TLSv1.3", ""});
+  n.take_output();
+  n.feed(kServerHeader + sasl2_features());
+  CHECK(n.take_output().starts_with("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='SCRAM-SHA-1'>"));
+  CHECK_FALSE(n.used_sasl2());
+}
+
+TEST_CASE("a stored FAST token logs in within the header's flight", "[xmpp][sasl2][fast]") {
+  auto c = sasl2_config();
+  const std::string token = "WXZzciBwYmFmdmZnZiBqdmd1IGp2eXFhcmZm";
+  c.fast_token = FastToken{"HT-SHA-256-NONE", token, "2026-12-12T14:36:15Z"};
+  c.password.clear();
+  RecordingTrace trace;
+  ClientNegotiator n(c, trace);
+  n.start();
+  n.tls_established({"TLSv1.3", ""});
+  std::string initial = "user" + std::string(1, '\0') + crypto::hmac(crypto::Hash::Sha256, token, "Initiator");
+  CHECK(n.take_output() == kHeaderTls +
+                               "<authenticate xmlns='urn:xmpp:sasl:2' mechanism='HT-SHA-256-NONE'><initial-response>" +
+                               b64(initial) +
+                               "</initial-response><user-agent id='d4565fa7-4d72-4749-b3d3-740edbf87770'>"
+                               "<software>xnet</software></user-agent><bind xmlns='urn:xmpp:bind:0'><tag>xnet</tag>"
+                               "</bind><fast xmlns='urn:xmpp:fast:0'/></authenticate>");
+  n.send(iq_get("q1"));
+  SECTION("success binds at once") {
+    n.feed(kServerHeader + sasl2_features() + "<success xmlns='urn:xmpp:sasl:2'><additional-data>" +
+           b64(crypto::hmac(crypto::Hash::Sha256, token, "Responder")) +
+           "</additional-data><authorization-identifier>user@example.org/xnet.1</authorization-identifier>"
+           "<bound xmlns='urn:xmpp:bind:0'/></success>");
+    auto ev = drain(n);
+    REQUIRE(ev.size() == 1);
+    CHECK(ev[0].kind == Event::Kind::Bound);
+    CHECK(n.take_output() == "<iq type='get' id='q1'><address xmlns='urn:xmpp:sic:1'/></iq>");
+    CHECK(trace.all().find(b64(initial)) == std::string::npos);
+  }
+  SECTION("a wrong server proof is refused") {
+    n.feed(kServerHeader + sasl2_features() + "<success xmlns='urn:xmpp:sasl:2'><additional-data>" + b64("nope") +
+           "</additional-data><authorization-identifier>user@example.org/xnet.1</authorization-identifier>"
+           "<bound xmlns='urn:xmpp:bind:0'/></success>");
+    CHECK(single_failure(n).error.category == Category::Auth);
+  }
+  SECTION("a refused token is discarded; without a password that is an auth failure") {
+    n.feed(kServerHeader + sasl2_features() + "<failure xmlns='urn:xmpp:sasl:2'><credentials-expired "
+                                              "xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/></failure>");
+    auto ev = drain(n);
+    REQUIRE(ev.size() == 2);
+    CHECK(ev[0].kind == Event::Kind::FastToken);
+    CHECK(ev[0].token.token.empty());
+    CHECK(ev[1].kind == Event::Kind::Failed);
+    CHECK(ev[1].condition == "credentials-expired");
+  }
+  SECTION("a server without SASL2 asks for a retry without the token") {
+    n.feed(kServerHeader + features(mechanisms({"PLAIN"})));
+    auto ev = drain(n);
+    REQUIRE(ev.size() == 1);
+    CHECK(ev[0].kind == Event::Kind::Retry);
+  }
+}
+
+TEST_CASE("a refused FAST token falls back to the password on the same stream", "[xmpp][sasl2][fast]") {
+  auto c = sasl2_config();
+  c.fast_token = FastToken{"HT-SHA-256-NONE", "old-token", ""};
+  ClientNegotiator n(c, null_trace());
+  n.start();
+  n.tls_established({"TLSv1.3", ""});
+  n.take_output();
+  n.feed(kServerHeader + sasl2_features());
+  CHECK(n.take_output().empty());
+  n.feed("<failure xmlns='urn:xmpp:sasl:2'><not-authorized xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/></failure>");
+  auto ev = drain(n);
+  REQUIRE(ev.size() == 1);
+  CHECK(ev[0].kind == Event::Kind::FastToken);
+  CHECK(ev[0].token.token.empty());
+  CHECK(n.take_output().starts_with("<authenticate xmlns='urn:xmpp:sasl:2' mechanism='SCRAM-SHA-1'>"));
+  CHECK(n.mechanism() == "SCRAM-SHA-1");
+}
