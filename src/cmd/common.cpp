@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
@@ -268,6 +269,10 @@ Result<xmpp::ConnectConfig> resolve_connection(const ConnectionOptions& o, Outpu
   c.password = std::move(pw->password);
   return c;
 }
+
+double round_ms(double ms) { return std::round(ms * 10.0) / 10.0; }
+
+double round_ms(std::chrono::nanoseconds d) { return round_ms(std::chrono::duration<double, std::milli>(d).count()); }
 
 Deadline deadline_from(double seconds) {
   return Deadline::in(std::chrono::milliseconds(static_cast<long long>(seconds * 1000.0)));

@@ -98,6 +98,11 @@ class Output final : public Trace {
   std::mutex mu_;
 };
 
+/// A duration in milliseconds rounded to 0.1 ms: the one form of every `*_ms` field.
+double round_ms(std::chrono::nanoseconds d);
+/// The same for a value already in milliseconds.
+double round_ms(double ms);
+
 /// Thrown by a command whose result is already printed but whose exit status is not 0 (e.g. a
 /// probe that found failures under --json); main returns code without printing anything.
 struct ExitStatus {

@@ -15,6 +15,7 @@
 #include "cmd/common.hpp"
 #include "cmd/usage.hpp"
 #include "mdns/backend.hpp"
+#include "mdns/browse.hpp"
 #include "mdns/instance.hpp"
 #include "mdns/ll_net.hpp"
 #include "mdns/presence.hpp"
@@ -246,6 +247,7 @@ struct BrowseOptions {
   bool watch = false;
   bool exclude_own = false;
   std::string self;
+  std::vector<std::string> wait_for;
 };
 
 struct PeerList {
@@ -265,46 +267,29 @@ void print_text(std::ostream& os, const PeerList& l, const Style&) {
 }
 
 void run_browse(const BrowseOptions& o, Output& out) {
-  auto t0 = std::chrono::steady_clock::now();
-  if (o.timeout <= 0) throw Error(Category::Usage, "--timeout must be positive");
+  for (const auto& n : o.wait_for)
+    if (!mdns::valid_instance_label(n))
+      throw Error(Category::Usage, "--wait-for: '" + n + "' is not a valid instance name (UTF-8, at most 63 bytes)");
   auto backend = unwrap(mdns::make_backend(out));
-  unwrap(backend->browse(mdns::kPresenceType));
-  mdns::PeerTable table(o.self.empty() ? own_default_name() : o.self);
-  Deadline deadline = Deadline::in(to_ms(o.timeout));
-  std::set<std::string> unresolved;  // found but not resolved yet (one-shot completeness)
-  bool all_for_now = false;
-  bool complete = false;
-  while (!interrupted()) {
-    if (!o.watch && deadline.expired()) break;
-    auto wait = o.watch ? 500ms : std::min<std::chrono::milliseconds>(deadline.remaining(), 500ms);
-    auto ev = backend->events().pop(wait);
-    if (!ev) continue;
-    using K = mdns::BackendEvent::Kind;
-    if (ev->kind == K::Failure) throw Error(Category::Daemon, ev->message, mdns::daemon_hint());
-    if (ev->kind == K::AllForNow) all_for_now = true;
-    if (ev->kind == K::Found) unresolved.insert(ev->name);
-    if (ev->kind == K::Resolved || ev->kind == K::Unresolved || ev->kind == K::Removed) unresolved.erase(ev->name);
-    if (ev->kind == K::Unresolved) out.progress(1, "lan: could not resolve '" + ev->name + "'");
-    for (const auto& pe : table.apply(*ev)) {
-      if (!o.watch) continue;
-      if (o.exclude_own && pe.peer.own) continue;
-      if (out.json())
-        out.write_json(mdns::peer_event_json(pe));
-      else
-        out.write_line(mdns::peer_event_text(pe));
-    }
-    // One-shot: done once the daemon has told us everything it knows and all of it resolved.
-    if (!o.watch && all_for_now && unresolved.empty()) {
-      complete = true;
-      break;
-    }
-  }
+  mdns::BrowseRequest req;
+  req.timeout = to_ms(o.timeout);
+  req.watch = o.watch;
+  req.exclude_own = o.exclude_own;
+  req.self = o.self.empty() ? own_default_name() : o.self;
+  req.wait_for = o.wait_for;
+  auto on_event = [&out](const PeerEvent& pe) {
+    if (out.json())
+      out.write_json(mdns::peer_event_json(pe));
+    else
+      out.write_line(mdns::peer_event_text(pe));
+  };
+  auto res = unwrap(mdns::browse_peers(*backend, req, on_event, [] { return interrupted(); }, out));
   if (o.watch) return;
+  if (res.end == mdns::BrowseEnd::Interrupted && !o.wait_for.empty()) throw Error(Category::Interrupted, "");
   PeerList list;
-  for (auto& p : table.peers())
-    if (!(o.exclude_own && p.own)) list.peers.push_back(std::move(p));
-  list.complete = complete;
-  list.elapsed_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  list.peers = std::move(res.peers);
+  list.complete = res.complete;
+  list.elapsed_ms = round_ms(res.elapsed);
   if (list.peers.empty() && !out.json()) out.progress(0, "no peers found");
   out.emit(list);
 }
@@ -338,7 +323,7 @@ void to_json(nlohmann::json& j, const SendResult& r) {
     replies.push_back({{"from", mdns::json_safe(m.from)}, {"body", mdns::json_safe(m.body)}, {"type", m.type}});
   j = {{"peer", mdns::json_safe(rep.peer)}, {"address", rep.address},       {"port", rep.port},
        {"sent", rep.sent},                  {"closed_cleanly", rep.closed_cleanly}, {"peer_stream", hdr},
-       {"replies", replies},                {"elapsed_ms", rep.elapsed_ms}};
+       {"replies", replies},                {"elapsed_ms", round_ms(rep.elapsed_ms)}};
 }
 
 void print_text(std::ostream& os, const SendResult& r, const Style&) {
@@ -453,12 +438,18 @@ void register_lan(CLI::App& app, Output& out) {
 
   auto bo = std::make_shared<BrowseOptions>();
   auto* br = lan->add_subcommand("browse", "List peers on the local network (one-shot, or --watch)");
-  br->add_option("--timeout", bo->timeout, "Seconds to wait for answers in one-shot mode")
+  br->add_option("--timeout", bo->timeout, "Seconds to wait for answers (one-shot and --wait-for)")
       ->check(seconds_validator())
       ->capture_default_str()
       ->type_name("SECONDS");
   br->add_flag("--watch", bo->watch, "Stream new/updated/removed events until interrupted");
   br->add_flag("--exclude-own", bo->exclude_own, "Leave out your own announcement");
+  br->add_option("--wait-for", bo->wait_for,
+                 "Exit once peer NAME has resolved, printing it (repeatable); exit 68 at --timeout. Not with --watch")
+      ->type_name("NAME")
+      ->excludes("--watch")
+      ->take_all()
+      ->expected(1);
   br->add_option("--self", bo->self, "Your instance name, marked \"own\" (default: login@hostname)")
       ->type_name("NAME");
   br->callback([bo, &out] { run_browse(*bo, out); });

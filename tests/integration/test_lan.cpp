@@ -415,3 +415,55 @@ TEST_CASE("lan browse --watch reports add and remove events", "[integration][lan
   watch->signal(SIGINT);
   CHECK(watch->wait(10s).value_or(-1) == 0);
 }
+
+TEST_CASE("lan browse --wait-for exits once every named peer has resolved, 68 at the timeout", "[integration][lan]") {
+  SKIP_WITHOUT_NAMESPACES();
+  AvahiNamespace ns;
+  const auto& d = ns.dir().path();
+  Process::Options o;
+  o.stdout_file = d / "wait.out";
+  o.stderr_file = d / "wait.err";
+  // Started before either peer exists: it must wait for both, then stop at once.
+  auto waiter = ns.spawn({xnet::test::xnet_binary(), "--json", "lan", "browse", "--wait-for", "bob@lab", "--wait-for",
+                          "Carol@Lab", "--timeout", "60"},
+                         o);
+  auto bob = ns.spawn({"avahi-publish", "-s", "bob@lab", "_presence._tcp", "5601", "txtvers=1", "nick=Bob"});
+  REQUIRE(eventually([&] { return browse_peer(ns, "bob@lab").has_value(); }, 15s));
+  CHECK_FALSE(waiter->poll().has_value());  // carol is still missing
+  auto t0 = std::chrono::steady_clock::now();
+  auto carol = ns.spawn({"avahi-publish", "-s", "carol@lab", "_presence._tcp", "5602", "txtvers=1"});
+  auto st = waiter->wait(20s);
+  auto waited = std::chrono::steady_clock::now() - t0;
+  INFO("stderr: " << xnet::test::read_file(o.stderr_file.value()));
+  REQUIRE(st.has_value());
+  CHECK(*st == 0);
+  CHECK(waited < 10s);  // well before --timeout 60
+  json doc = json::parse(xnet::test::read_file(o.stdout_file.value()));
+  CHECK(doc["complete"] == true);
+  REQUIRE(doc["peers"].size() == 2);
+  CHECK(doc["peers"][0]["name"] == "bob@lab");
+  CHECK(doc["peers"][0]["port"] == 5601);
+  CHECK(doc["peers"][1]["name"] == "carol@lab");
+
+  SECTION("a peer already on the link ends the wait at once, in text mode too") {
+    auto r = ns.xnet({"lan", "browse", "--wait-for", "bob@lab", "--timeout", "10"});
+    REQUIRE(r.exit_code == 0);
+    CHECK(r.out.rfind("bob@lab  avail", 0) == 0);
+    CHECK(r.out.find("carol@lab") == std::string::npos);  // only the awaited peers are printed
+    CHECK(r.elapsed_ms < 3000);
+  }
+  SECTION("a missing peer gives exit 68 at --timeout with the error object") {
+    auto r = ns.xnet({"--json", "lan", "browse", "--wait-for", "bob@lab", "--wait-for", "nobody@lab", "--timeout", "1.5"});
+    CHECK(r.exit_code == 68);
+    CHECK(r.elapsed_ms >= 1500);
+    CHECK(r.elapsed_ms < 6000);
+    CHECK(r.err.find("not on the link after 1.5 s: nobody@lab") != std::string::npos);
+    auto err = r.json()["error"];
+    CHECK(err["exit_code"] == 68);
+    CHECK(err["category"] == "dns");
+  }
+  SECTION("--wait-for and --watch do not go together") {
+    auto r = ns.xnet({"lan", "browse", "--wait-for", "bob@lab", "--watch"});
+    CHECK(r.exit_code == 64);
+  }
+}
