@@ -55,6 +55,7 @@ struct Options {
   int idle = 500;
   int pid = 0;
   double timeout = 10;
+  double settle = 6;     ///< idle: seconds to wait before sampling RSS
 };
 
 std::mutex g_salt_mu;
@@ -229,6 +230,7 @@ int main(int argc, char** argv) {
     else if (k == "--idle") o.idle = std::stoi(v);
     else if (k == "--pid") o.pid = std::stoi(v);
     else if (k == "--timeout") o.timeout = std::stod(v);
+    else if (k == "--settle") o.settle = std::stod(v);
     else {
       std::cerr << "loadgen: unknown option " << k << "\n";
       return 64;
@@ -332,7 +334,8 @@ int main(int argc, char** argv) {
         (void)c;
       });
     for (auto& t : ts) t.join();
-    std::this_thread::sleep_for(std::chrono::seconds(1));  // let the server settle before sampling
+    // Let the server settle (timers, allocator trimming) before sampling.
+    std::this_thread::sleep_for(std::chrono::milliseconds(static_cast<int>(o.settle * 1000)));
     long after = o.pid ? rss_kb(o.pid, "VmRSS:") : -1;
     long hwm = o.pid ? rss_kb(o.pid, "VmHWM:") : -1;
     int open = static_cast<int>(std::count_if(conns.begin(), conns.end(), [](auto& c) { return c != nullptr; }));

@@ -276,6 +276,12 @@ void run_serve(const ServeOptions& o, Output& out) {
   asio::io_context io;
   server::Server srv(io, hub);
   unwrap(srv.load_tls(cert, key));
+  // Enough descriptors for many idle sessions, and a cap below them so accept() never fails.
+  auto fd = server::raise_fd_limit();
+  auto cap = server::connection_cap(fd, cfg.limits.max_connections);
+  srv.set_max_connections(cap);
+  log.event("fd_limit", {{"soft_before", fd.soft_before}, {"soft", fd.soft}, {"hard", fd.hard},
+                         {"max_connections", cap}});
 
   // Default loopback addresses: skip ::1 on a machine without IPv6 instead of failing.
   std::vector<std::string> addrs = cfg.listen;

@@ -686,3 +686,45 @@ TEST_CASE("a UTF-16 stream is refused with unsupported-encoding", "[integration]
   Raw good(s.c2s_port());
   anon_login(good);
 }
+
+TEST_CASE("silent connections from one address beyond the limit are refused at once while others are served",
+          "[integration][serve][limits]") {
+  ServeFixture s({{}, "[limits]\nhandshake_timeout = 2\n", {"--allow-plaintext", "--anonymous", "--max-connections-per-ip", "5"},
+                  false, false});
+  std::vector<std::unique_ptr<Raw>> silent;
+  for (int i = 0; i < 5; ++i) silent.push_back(std::make_unique<Raw>(s.c2s_port(), std::string(), 0, "127.0.5.1"));
+  // Give the server the chance to accept them all (they send nothing: nothing to wait for).
+  Raw probe(s.c2s_port(), std::string(), 0, "127.0.5.2");
+  anon_login(probe);
+  auto t0 = std::chrono::steady_clock::now();
+  Raw extra(s.c2s_port(), std::string(), 0, "127.0.5.1");
+  auto got = extra.read_until("</stream:stream>", 5s);
+  CHECK_THAT(got, Catch::Contains("<policy-violation xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>"));
+  CHECK(std::chrono::steady_clock::now() - t0 < 1s);
+  extra.read_until("never", 2s);
+  CHECK(extra.eof());
+  CHECK(s.wait_log("connections_per_ip"));
+  // Another address is served meanwhile.
+  Raw other(s.c2s_port(), std::string(), 0, "127.0.5.3");
+  anon_login(other);
+  CHECK(ping_ok(other, "o1"));
+  // The silent ones are closed at the handshake deadline (2 s), long before the auth timeout.
+  silent[0]->read_until("never", 6s);
+  CHECK(silent[0]->eof());
+  CHECK(s.wait_log("handshake_timeout"));
+  // Their slots are free again.
+  Raw again(s.c2s_port(), kHeader, 0, "127.0.5.1");
+  CHECK_THAT(again.read_until("</stream:features>"), Catch::Contains("<stream:features>"));
+}
+
+TEST_CASE("serve raises its descriptor soft limit and logs it", "[integration][serve][limits]") {
+  ServeFixture s({{}, {}, {"--allow-plaintext"}, false, false});
+  REQUIRE(s.wait_log("fd_limit"));
+  auto log = s.log();
+  std::smatch m;
+  REQUIRE(std::regex_search(log, m, std::regex("fd_limit hard=(-?[0-9]+) max_connections=([0-9]+) soft=([0-9]+)")));
+  auto hard = std::stoll(m[1]), cap = std::stoll(m[2]), soft = std::stoll(m[3]);
+  if (hard > 0) CHECK(soft == hard);
+  CHECK(cap < soft);
+  CHECK(cap > 0);
+}

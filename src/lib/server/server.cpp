@@ -4,8 +4,18 @@
 #include <asio.hpp>
 #include <asio/ssl.hpp>
 
+#include <malloc.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+
 #include <csignal>
-#include <deque>
+#include <limits>
+#include <map>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "server/stanza.hpp"
+#include "server/tls_socket.hpp"
 
 #include "server/proxy_protocol.hpp"
 
@@ -32,202 +42,59 @@ namespace {
 
 constexpr std::chrono::seconds kCloseGrace{3};
 
+// One read buffer for the whole loop: a connection's data is handed to its session (which
+// copies what it keeps) before the next wait, so idle connections hold no buffer.
+char g_read_buf[16 * 1024];
+
+}  // namespace
+
+// The Asio side of one client connection. No per-connection timers or coroutines while idle
+// except the read wait: the Server's ticker drives timeouts, writes go out at once and wait for
+// writability only when the socket is full.
 class Connection final : public Transport, public std::enable_shared_from_this<Connection> {
  public:
-  Connection(Hub& hub, asio::ssl::context* ctx, tcp::socket sock, bool direct_tls, bool proxy)
-      : hub_(hub),
-        io_(sock.get_executor()),
-        stream_(std::move(sock), *ctx),
-        direct_tls_(direct_tls),
-        proxy_(proxy),
-        wake_(io_),
-        tls_done_(io_),
-        guard_(io_),
-        tick_(io_),
-        force_(io_) {}
+  Connection(Server::Impl& srv, tcp::socket sock, std::string ip, bool direct_tls, bool proxy);
+  ~Connection() override;
 
-  void start() {
-    asio::co_spawn(io_, [self = shared_from_this()] { return self->run(); }, asio::detached);
-  }
-
+  void start();
   // Transport
-  void write(std::string data) override {
-    if (closed_ || closing_) return;
-    pending_ += data.size();
-    queue_.push_back(std::move(data));
-    wake_.cancel();
-  }
+  void write(std::string data) override;
   void start_tls() override {
     tls_requested_ = true;
-    wake_.cancel();
   }
-  void close() override {
-    if (closing_) return;
-    closing_ = true;
-    wake_.cancel();
-    force_.expires_after(kCloseGrace);
-    force_.async_wait([self = shared_from_this()](std::error_code ec) {
-      if (!ec) self->hard_close();
-    });
-  }
+  void close() override;
   void after(std::chrono::milliseconds delay, std::function<void()> fn) override {
     auto t = std::make_shared<asio::steady_timer>(io_, delay);
     t->async_wait([t, fn = std::move(fn), weak = weak_from_this()](std::error_code ec) {
       if (!ec && !weak.expired()) fn();
     });
   }
-  std::size_t pending_bytes() const override { return pending_; }
+  std::size_t pending_bytes() const override { return out_.size() - out_off_; }
+
+  /// Called about once a second by the Server: handshake deadline and the session's timers.
+  void tick(Clock::time_point now);
+  void hard_close();
+  C2sSession* session() { return session_.get(); }
+  const std::string& accept_ip() const { return ip_; }
 
  private:
-  tcp::socket& sock() { return stream_.next_layer(); }
+  awaitable<void> run();
+  awaitable<bool> drain_output();
+  void flush();
+  void finish_close();
 
-  void hard_close() {
-    std::error_code ec;
-    sock().shutdown(tcp::socket::shutdown_both, ec);
-    sock().close(ec);
-    closed_ = true;
-    wake_.cancel();
-    tls_done_.cancel();
-    tick_.cancel();
-    guard_.cancel();
-    force_.cancel();
-  }
-
-  void arm_guard(std::chrono::seconds d) {
-    guard_.expires_after(d);
-    guard_.async_wait([weak = weak_from_this()](std::error_code ec) {
-      if (ec) return;
-      if (auto self = weak.lock()) self->hard_close();
-    });
-  }
-
-  awaitable<void> run() {
-    auto self = shared_from_this();
-    std::error_code ec;
-    auto peer = sock().remote_endpoint(ec);
-    if (ec) co_return;
-    Endpoint remote{canonical_ip(peer.address().to_string()), peer.port()};
-    arm_guard(hub_.options().limits.auth_timeout);
-    if (proxy_) {
-      std::string head(proxy::kFixedHeader, '\0');
-      co_await asio::async_read(sock(), asio::buffer(head), asio::redirect_error(use_awaitable, ec));
-      if (ec) co_return hard_close();
-      auto len = proxy::header_length(head);
-      if (!len) {
-        hub_.log().event("proxy_error", {{"ip", remote.ip}, {"message", len.error().message}});
-        co_return hard_close();
-      }
-      head.resize(*len);
-      co_await asio::async_read(sock(), asio::buffer(head.data() + proxy::kFixedHeader, *len - proxy::kFixedHeader),
-                                asio::redirect_error(use_awaitable, ec));
-      if (ec) co_return hard_close();
-      auto src = proxy::parse(head);
-      if (!src) {
-        hub_.log().event("proxy_error", {{"ip", remote.ip}, {"message", src.error().message}});
-        co_return hard_close();
-      }
-      if (*src) remote = **src;
-    }
-    if (direct_tls_) {
-      co_await stream_.async_handshake(asio::ssl::stream_base::server, asio::redirect_error(use_awaitable, ec));
-      if (ec) {
-        hub_.log().event("tls_failed", {{"ip", remote.ip}, {"message", ec.message()}});
-        co_return hard_close();
-      }
-      tls_ = true;
-    }
-    guard_.cancel();
-    session_ = std::make_unique<C2sSession>(hub_, *this, remote, tls_);
-    asio::co_spawn(io_, [self] { return self->writer(); }, asio::detached);
-    asio::co_spawn(io_, [self] { return self->ticker(); }, asio::detached);
-    // Small per-connection read buffer: idle sessions dominate memory (stanzas span reads anyway).
-    std::array<char, 4096> buf;
-    while (!closed_) {
-      std::size_t n = 0;
-      if (tls_)
-        n = co_await stream_.async_read_some(asio::buffer(buf), asio::redirect_error(use_awaitable, ec));
-      else
-        n = co_await sock().async_read_some(asio::buffer(buf), asio::redirect_error(use_awaitable, ec));
-      if (ec) break;
-      session_->on_data(std::string_view(buf.data(), n));
-      if (tls_requested_ || handshaking_) {
-        tls_done_.expires_at(asio::steady_timer::time_point::max());
-        co_await tls_done_.async_wait(asio::redirect_error(use_awaitable, ec));
-        if (!tls_) break;
-      }
-    }
-    session_->on_disconnect();
-    hard_close();
-  }
-
-  awaitable<void> writer() {
-    auto self = shared_from_this();
-    std::error_code ec;
-    while (!closed_) {
-      while (!queue_.empty() && !closed_) {
-        std::string d = std::move(queue_.front());
-        queue_.pop_front();
-        if (tls_)
-          co_await asio::async_write(stream_, asio::buffer(d), asio::redirect_error(use_awaitable, ec));
-        else
-          co_await asio::async_write(sock(), asio::buffer(d), asio::redirect_error(use_awaitable, ec));
-        pending_ -= d.size();
-        if (ec) co_return hard_close();
-      }
-      if (closed_) co_return;
-      if (tls_requested_) {
-        tls_requested_ = false;
-        handshaking_ = true;
-        arm_guard(std::chrono::seconds(10));
-        co_await stream_.async_handshake(asio::ssl::stream_base::server, asio::redirect_error(use_awaitable, ec));
-        handshaking_ = false;
-        guard_.cancel();
-        if (ec) {
-          hub_.log().event("tls_failed", {{"session", session_->id()}, {"message", ec.message()}});
-          tls_done_.cancel();
-          co_return hard_close();
-        }
-        tls_ = true;
-        session_->on_tls_ready();
-        tls_done_.cancel();
-        continue;
-      }
-      if (closing_) {
-        if (tls_) {
-          // A TLS close_notify, bounded: the peer may be gone.
-          arm_guard(std::chrono::seconds(1));
-          co_await stream_.async_shutdown(asio::redirect_error(use_awaitable, ec));
-        }
-        co_return hard_close();
-      }
-      wake_.expires_at(asio::steady_timer::time_point::max());
-      co_await wake_.async_wait(asio::redirect_error(use_awaitable, ec));
-    }
-  }
-
-  awaitable<void> ticker() {
-    auto self = shared_from_this();
-    std::error_code ec;
-    while (!closed_) {
-      tick_.expires_after(std::chrono::seconds(1));
-      co_await tick_.async_wait(asio::redirect_error(use_awaitable, ec));
-      if (closed_) break;
-      session_->on_timer(Clock::now());
-    }
-  }
-
-  Hub& hub_;
+  Server::Impl& srv_;
   asio::any_io_executor io_;
-  asio::ssl::stream<tcp::socket> stream_;
+  TlsSocket sock_;
+  std::string ip_;  ///< the socket's peer address (counted per address at accept)
   bool direct_tls_, proxy_;
-  bool tls_ = false, tls_requested_ = false, handshaking_ = false, closing_ = false, closed_ = false;
-  std::deque<std::string> queue_;
-  std::size_t pending_ = 0;
-  asio::steady_timer wake_, tls_done_, guard_, tick_, force_;
+  bool tls_requested_ = false, handshaking_ = false, closing_ = false, closed_ = false, write_waiting_ = false;
+  std::string out_;
+  std::size_t out_off_ = 0;
+  Clock::time_point deadline_;  ///< handshake deadline; max() once the stream header came
+  Clock::time_point close_by_ = Clock::time_point::max();
   std::unique_ptr<C2sSession> session_;
 };
-
-}  // namespace
 
 struct Server::Impl {
   asio::io_context& io;
@@ -241,10 +108,47 @@ struct Server::Impl {
   std::vector<Acc> acceptors;
   asio::signal_set signals{io, SIGTERM, SIGINT, SIGHUP};
   asio::steady_timer drain{io};
+  asio::steady_timer ticker{io};
   bool stopping = false;
   std::function<void()> on_hup;
+  std::unordered_set<Connection*> conns;
+  std::unordered_map<std::string, int> per_ip;
+  std::size_t max_connections = 0;
+  unsigned ticks = 0;
+  // Refusals are logged at most once a second per kind, with a count.
+  std::map<std::string, std::pair<Clock::time_point, long long>> refused;
 
   Impl(asio::io_context& i, Hub& h) : io(i), hub(h) {}
+
+  std::size_t cap() const {
+    if (max_connections) return max_connections;
+    return hub.options().limits.max_connections > 0 ? static_cast<std::size_t>(hub.options().limits.max_connections)
+                                                    : std::numeric_limits<std::size_t>::max();
+  }
+
+  void log_refusal(const std::string& limit, const std::string& ip) {
+    auto now = Clock::now();
+    auto& [last, count] = refused[limit];
+    ++count;
+    if (now - last < std::chrono::seconds(1)) return;
+    hub.log().event("limit", {{"limit", limit}, {"ip", ip}, {"refused", count}});
+    last = now;
+    count = 0;
+  }
+
+  void refuse(tcp::socket& s, const ListenerSpec& spec, const std::string& limit, const std::string& ip) {
+    log_refusal(limit, ip);
+    std::error_code ec;
+    if (!spec.direct_tls && !spec.proxy_protocol) {
+      // Best effort, never waits: a stream error the client can show.
+      std::string out = stream_header(kClientNs, hub.domain(), hub.next_id("c2s-")) +
+                        stream_error(limit == "connections" ? "resource-constraint" : "policy-violation",
+                                     limit == "connections" ? "server full" : "too many connections from your address");
+      ::send(s.native_handle(), out.data(), out.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    }
+    s.shutdown(tcp::socket::shutdown_both, ec);
+    s.close(ec);
+  }
 
   awaitable<void> accept_loop(tcp::acceptor& a, ListenerSpec spec) {
     std::error_code ec;
@@ -258,9 +162,37 @@ struct Server::Impl {
         co_await t.async_wait(asio::redirect_error(use_awaitable, ec));
         continue;
       }
+      auto peer = s.remote_endpoint(ec);
+      if (ec) continue;
+      std::string ip = canonical_ip(peer.address().to_string());
+      // Limits at accept: silent and mid-handshake connections count too. Behind a PROXY
+      // header the real address is known later (the session counts it then).
+      if (conns.size() >= cap()) {
+        refuse(s, spec, "connections", ip);
+        continue;
+      }
+      if (!spec.proxy_protocol && per_ip[ip] >= hub.options().limits.max_connections_per_ip) {
+        refuse(s, spec, "connections_per_ip", ip);
+        continue;
+      }
       s.set_option(tcp::no_delay(true), ec);
-      std::make_shared<Connection>(hub, &ctx, std::move(s), spec.direct_tls, spec.proxy_protocol)->start();
+      std::make_shared<Connection>(*this, std::move(s), ip, spec.direct_tls, spec.proxy_protocol)->start();
     }
+  }
+
+  void tick() {
+    ticker.expires_after(std::chrono::seconds(1));
+    ticker.async_wait([this](std::error_code ec) {
+      if (ec) return;
+      auto now = Clock::now();
+      std::vector<Connection*> all(conns.begin(), conns.end());
+      for (auto* c : all)
+        if (conns.count(c)) c->tick(now);
+      // Handshakes come and go in bursts and leave free holes in the heap between the small
+      // blocks of idle sessions: give those pages back now and then (cheap at this rate).
+      if (++ticks % 5 == 0) ::malloc_trim(0);
+      tick();
+    });
   }
 
   void wait_signal(Server& owner) {
@@ -280,7 +212,7 @@ struct Server::Impl {
     drain.expires_after(std::chrono::milliseconds(50));
     drain.async_wait([this, rounds](std::error_code ec) {
       if (ec) return;
-      if (hub.live_sessions() == 0 || rounds <= 0) {
+      if (conns.empty() || rounds <= 0) {
         io.stop();
         return;
       }
@@ -289,7 +221,226 @@ struct Server::Impl {
   }
 };
 
-Server::Server(asio::io_context& io, Hub& hub) : impl_(std::make_unique<Impl>(io, hub)) { hub.set_io(&io); }
+Connection::Connection(Server::Impl& srv, tcp::socket sock, std::string ip, bool direct_tls, bool proxy)
+    : srv_(srv),
+      io_(sock.get_executor()),
+      sock_(std::move(sock)),
+      ip_(std::move(ip)),
+      direct_tls_(direct_tls),
+      proxy_(proxy),
+      deadline_(Clock::now() + srv.hub.options().limits.handshake_timeout) {
+  srv_.conns.insert(this);
+  if (!proxy_) ++srv_.per_ip[ip_];
+}
+
+Connection::~Connection() {
+  srv_.conns.erase(this);
+  if (!proxy_) {
+    auto it = srv_.per_ip.find(ip_);
+    if (it != srv_.per_ip.end() && --it->second <= 0) srv_.per_ip.erase(it);
+  }
+}
+
+void Connection::start() {
+  asio::co_spawn(io_, [self = shared_from_this()] { return self->run(); }, asio::detached);
+}
+
+void Connection::hard_close() {
+  if (closed_) return;
+  closed_ = true;
+  sock_.close();
+}
+
+void Connection::tick(Clock::time_point now) {
+  if (closed_) return;
+  if (now >= close_by_) return hard_close();
+  if (now >= deadline_) {
+    srv_.hub.log().event("limit", {{"limit", "handshake_timeout"}, {"ip", ip_}});
+    return hard_close();
+  }
+  if (session_ && deadline_ != Clock::time_point::max() && !handshaking_ && !session_->stream_id().empty())
+    deadline_ = Clock::time_point::max();
+  if (session_) session_->on_timer(now);
+}
+
+void Connection::write(std::string data) {
+  if (closed_ || closing_) return;
+  if (out_.empty()) out_ = std::move(data);
+  else out_ += data;
+  if (!handshaking_ && !write_waiting_) flush();
+}
+
+// Writes what the socket takes now; when it is full, waits for writability once.
+void Connection::flush() {
+  while (out_off_ < out_.size() && !closed_) {
+    std::size_t n = 0;
+    auto r = sock_.write_some(out_.data() + out_off_, out_.size() - out_off_, n);
+    if (r == TlsSocket::Io::Done) {
+      out_off_ += n;
+      continue;
+    }
+    if (r == TlsSocket::Io::Closed) return hard_close();
+    write_waiting_ = true;
+    sock_.socket().async_wait(tcp::socket::wait_write, [self = shared_from_this()](std::error_code ec) {
+      self->write_waiting_ = false;
+      if (ec) return;
+      self->flush();
+    });
+    return;
+  }
+  if (out_off_ >= out_.size()) {
+    std::string().swap(out_);  // idle sessions keep no output buffer
+    out_off_ = 0;
+    if (closing_) finish_close();
+  }
+}
+
+void Connection::close() {
+  if (closing_ || closed_) return;
+  closing_ = true;
+  close_by_ = Clock::now() + kCloseGrace;
+  if (pending_bytes() == 0 && !write_waiting_) finish_close();
+}
+
+void Connection::finish_close() { hard_close(); }
+
+// Waits until everything queued is written (before a TLS handshake); false when the
+// connection went away.
+awaitable<bool> Connection::drain_output() {
+  std::error_code ec;
+  while (pending_bytes() > 0 && !closed_) {
+    if (!write_waiting_) flush();
+    if (pending_bytes() == 0 || closed_) break;
+    co_await sock_.socket().async_wait(tcp::socket::wait_write, asio::redirect_error(use_awaitable, ec));
+    if (ec) co_return false;
+  }
+  co_return !closed_;
+}
+
+awaitable<void> Connection::run() {
+  auto self = shared_from_this();
+  std::error_code ec;
+  auto& sock = sock_.socket();
+  Endpoint remote{ip_, 0};
+  {
+    auto peer = sock.remote_endpoint(ec);
+    if (ec) co_return hard_close();
+    remote.port = peer.port();
+  }
+  if (proxy_) {
+    std::string head(proxy::kFixedHeader, '\0');
+    co_await asio::async_read(sock, asio::buffer(head), asio::redirect_error(use_awaitable, ec));
+    if (ec) co_return hard_close();
+    auto len = proxy::header_length(head);
+    if (!len) {
+      srv_.hub.log().event("proxy_error", {{"ip", remote.ip}, {"message", len.error().message}});
+      co_return hard_close();
+    }
+    head.resize(*len);
+    co_await asio::async_read(sock, asio::buffer(head.data() + proxy::kFixedHeader, *len - proxy::kFixedHeader),
+                              asio::redirect_error(use_awaitable, ec));
+    if (ec) co_return hard_close();
+    auto src = proxy::parse(head);
+    if (!src) {
+      srv_.hub.log().event("proxy_error", {{"ip", remote.ip}, {"message", src.error().message}});
+      co_return hard_close();
+    }
+    if (*src) remote = **src;
+  }
+  if (direct_tls_) {
+    handshaking_ = true;
+    ec = co_await sock_.handshake(srv_.ctx.native_handle(), true);
+    handshaking_ = false;
+    if (ec || closed_) {
+      if (!closed_) srv_.hub.log().event("tls_failed", {{"ip", remote.ip}, {"message", ec.message()}});
+      co_return hard_close();
+    }
+  }
+  session_ = std::make_unique<C2sSession>(srv_.hub, *this, remote, sock_.secure());
+  while (!closed_) {
+    co_await sock.async_wait(tcp::socket::wait_read, asio::redirect_error(use_awaitable, ec));
+    if (ec || closed_) break;
+    bool gone = false;
+    while (!closed_ && !tls_requested_) {
+      std::size_t n = 0;
+      auto r = sock_.read_some(g_read_buf, sizeof g_read_buf, n);
+      if (r == TlsSocket::Io::Done) {
+        session_->on_data(std::string_view(g_read_buf, n));
+        continue;
+      }
+      if (r == TlsSocket::Io::WantWrite) {
+        co_await sock.async_wait(tcp::socket::wait_write, asio::redirect_error(use_awaitable, ec));
+        if (ec) gone = true;
+        if (gone) break;
+        continue;
+      }
+      if (r == TlsSocket::Io::Closed) gone = true;
+      break;
+    }
+    if (gone) break;
+    if (tls_requested_ && !closed_) {
+      tls_requested_ = false;
+      if (!co_await drain_output()) break;
+      handshaking_ = true;
+      deadline_ = Clock::now() + srv_.hub.options().limits.handshake_timeout;
+      ec = co_await sock_.handshake(srv_.ctx.native_handle(), true);
+      handshaking_ = false;
+      if (ec || closed_) {
+        if (!closed_) srv_.hub.log().event("tls_failed", {{"session", session_->id()}, {"message", ec.message()}});
+        break;
+      }
+      session_->on_tls_ready();
+      if (pending_bytes() > 0) flush();
+      // Records that arrived with the end of the handshake are read at once (a readiness wait
+      // would miss what OpenSSL already buffered).
+      while (!closed_) {
+        std::size_t n = 0;
+        auto r = sock_.read_some(g_read_buf, sizeof g_read_buf, n);
+        if (r != TlsSocket::Io::Done) break;
+        session_->on_data(std::string_view(g_read_buf, n));
+      }
+    }
+  }
+  session_->on_disconnect();
+  hard_close();
+}
+
+
+Server::Server(asio::io_context& io, Hub& hub) : impl_(std::make_unique<Impl>(io, hub)) {
+  hub.set_io(&io);
+  // OpenSSL writes to the socket itself (no MSG_NOSIGNAL there).
+  ::signal(SIGPIPE, SIG_IGN);
+}
+
+void Server::set_max_connections(std::size_t n) { impl_->max_connections = n; }
+std::size_t Server::connections() const { return impl_->conns.size(); }
+
+FdLimit raise_fd_limit() {
+  FdLimit f;
+  rlimit rl{};
+  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0) return f;
+  f.soft_before = static_cast<long long>(rl.rlim_cur);
+  f.hard = rl.rlim_max == RLIM_INFINITY ? -1 : static_cast<long long>(rl.rlim_max);
+  if (rl.rlim_cur != rl.rlim_max) {
+    rlimit want = rl;
+    want.rlim_cur = rl.rlim_max;
+    // Some systems refuse RLIM_INFINITY for descriptors: fall back to nr_open's usual value.
+    if (::setrlimit(RLIMIT_NOFILE, &want) != 0 && rl.rlim_max == RLIM_INFINITY) {
+      want.rlim_cur = 1048576;
+      ::setrlimit(RLIMIT_NOFILE, &want);
+    }
+  }
+  if (::getrlimit(RLIMIT_NOFILE, &rl) == 0) f.soft = static_cast<long long>(rl.rlim_cur);
+  return f;
+}
+
+std::size_t connection_cap(const FdLimit& fd, int configured) {
+  long long soft = fd.soft > 0 ? fd.soft : 1024;
+  long long reserve = std::max(64LL, soft / 10);
+  long long cap = std::max(1LL, soft - reserve);
+  if (configured > 0) cap = std::min(cap, static_cast<long long>(configured));
+  return static_cast<std::size_t>(cap);
+}
 Server::~Server() = default;
 
 Result<void> Server::load_tls(const std::string& cert_file, const std::string& key_file) {
@@ -298,8 +449,8 @@ Result<void> Server::load_tls(const std::string& cert_file, const std::string& k
   ctx.set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
                   asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1 |
                   asio::ssl::context::single_dh_use);
-  // Idle TLS sessions give their OpenSSL record buffers back.
-  SSL_CTX_set_mode(ctx.native_handle(), SSL_MODE_RELEASE_BUFFERS);
+  // Idle TLS sessions give their OpenSSL record buffers back (tls_socket.hpp).
+  tune_tls_context(ctx.native_handle());
   ctx.use_certificate_chain_file(cert_file, ec);
   if (ec) return fail(Category::Config, "cannot load certificate " + cert_file + ": " + ec.message());
   ctx.use_private_key_file(key_file, asio::ssl::context::pem, ec);
@@ -354,6 +505,7 @@ void Server::start(std::function<void()> on_hup) {
     asio::co_spawn(impl_->io, impl_->accept_loop(acc, a.spec), asio::detached);
   }
   impl_->wait_signal(*this);
+  impl_->tick();
 }
 
 void Server::shutdown() {
@@ -367,6 +519,10 @@ void Server::shutdown() {
   std::error_code ec;
   impl_->signals.cancel(ec);
   impl_->hub.shutdown();
+  // Connections still in a handshake have no stream to end: close them.
+  std::vector<Connection*> all(impl_->conns.begin(), impl_->conns.end());
+  for (auto* c : all)
+    if (!c->session()) c->hard_close();
   impl_->drain_wait(60);
 }
 

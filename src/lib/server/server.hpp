@@ -49,12 +49,31 @@ class Server {
   void shutdown();
   /// The signal that ended the server (0 if none).
   int stop_signal() const { return stop_signal_; }
+  /// The cap on simultaneous client connections (refused at accept beyond it); 0 = the
+  /// configured limits.max_connections or none.
+  void set_max_connections(std::size_t n);
+  /// Client connections open now (any state).
+  std::size_t connections() const;
+
+  struct Impl;  ///< internal (the connections use it)
 
  private:
-  struct Impl;
   std::unique_ptr<Impl> impl_;
   int stop_signal_ = 0;
 };
+
+/// The process's descriptor limit, raised from its soft value to the hard one.
+struct FdLimit {
+  long long soft_before = 0;  ///< soft limit found at start
+  long long soft = 0;         ///< soft limit now
+  long long hard = 0;
+};
+/// Raises RLIMIT_NOFILE's soft limit to the hard limit (what a server may do by itself).
+FdLimit raise_fd_limit();
+/// The connection cap that keeps accept() from ever running out of descriptors: below the soft
+/// limit by a reserve (a tenth, at least 64) for listeners, files, PASS relays and the like;
+/// configured > 0 lowers it further.
+std::size_t connection_cap(const FdLimit& fd, int configured);
 
 /// Formats the socket address ip for SIC: IPv4-mapped IPv6 unmapped, no zone.
 std::string canonical_ip(const std::string& ip);
