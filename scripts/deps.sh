@@ -11,7 +11,7 @@ BUILD_PKGS=(cmake g++ make pkg-config
   libexpected-dev libasio-dev libtomlplusplus-dev
   libavahi-client-dev libavahi-compat-libdnssd-dev)
 TEST_PKGS=(clang libclang-rt-14-dev openssl iproute2 util-linux procps
-  prosody prosody-modules lua-unbound coturn
+  prosody prosody-modules lua-unbound coturn nftables
   avahi-daemon avahi-utils dbus dbus-daemon python3-slixmpp python3 python3-jsonschema)
 BENCH_PKGS=(iperf3 socat hyperfine time python3-zeroconf)
 

@@ -140,6 +140,10 @@ asio::awaitable<UdpBehaviour> co_discover(std::vector<ProbeTarget> targets, Beha
   Address a2p1 = alt->second;
   a2p1.port = primary.address.port;
   for (const auto& dest : {a2p1, alt->second}) {
+    // A listed server may already be the other address: each destination is asked once.
+    if (std::any_of(out.observations.begin(), out.observations.end(),
+                    [&](const MappingObservation& m) { return m.destination == dest; }))
+      continue;
     auto t = shared_udp(sock, dest);
     auto b = co_await co_binding(*t, c, std::nullopt);
     if (!b) {
