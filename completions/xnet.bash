@@ -21,7 +21,7 @@ _xnet_subcommands=(
 )
 _xnet_options=(
   ['xnet']='-h --help -V --version --json -q --quiet -v --verbose --debug --config --account --no-color'
-  ['xnet whoami']='-h --help --jid --server --direct-tls --ca-file --insecure --timeout --resource --password-file --password-command --ns --stun --no-stun'
+  ['xnet whoami']='-h --help --jid --server --direct-tls --ca-file --insecure --timeout --resource --password-file --password-command --ns --stun --no-stun --service'
   ['xnet stun-list']='-h --help --jid --server --direct-tls --ca-file --insecure --timeout --resource --password-file --password-command --service --ns --all --type --transport --no-credentials --show-secrets --watch --probe --no-allocate --stun-rto --stun-tries --probe-timeout'
   ['xnet pass']='-h --help'
   ['xnet pass listen']='-h --help --jid --server --direct-tls --ca-file --insecure --timeout --resource --password-file --password-command --service --expire --oneshot --forward --exec --allow --port-file'
@@ -48,6 +48,7 @@ _xnet_value_kind=(
   ['xnet whoami --password-file']='file'
   ['xnet whoami --password-command']='command'
   ['xnet whoami --ns']='choice'
+  ['xnet whoami --service']='none'
   ['xnet stun-list --jid']='none'
   ['xnet stun-list --server']='none'
   ['xnet stun-list --ca-file']='file'

@@ -176,6 +176,7 @@ struct WhoamiOptions {
   std::string ns;
   bool stun = false;
   bool no_stun = false;
+  std::string service;  ///< --service: the JID announcing STUN servers
 };
 
 void run_whoami(const WhoamiOptions& o, Output& out) {
@@ -197,7 +198,7 @@ void run_whoami(const WhoamiOptions& o, Output& out) {
   // --stun, or no SIC on the server: ask the STUN servers it announces (unless --no-stun).
   auto started = Deadline::Clock::now();
   if (no_sic) out.progress(1, "the server has no XEP-0279; asking its STUN servers");
-  auto view = xmpp::external_via_stun(session, deadline, out);
+  auto view = xmpp::external_via_stun(session, deadline, out, o.service);
   xmpp::WhoamiReport rep;
   if (sic) {
     rep = std::move(*sic);
@@ -234,8 +235,12 @@ void register_whoami(CLI::App& app, Output& out) {
       ->type_name("0|1");
   auto* stun = sub->add_flag("--stun", opts->stun,
                              "Also learn the address from the STUN servers the server announces (XEP-0215)");
-  sub->add_flag("--no-stun", opts->no_stun, "Never fall back to STUN when the server lacks XEP-0279")
-      ->excludes(stun);
+  auto* no_stun = sub->add_flag("--no-stun", opts->no_stun, "Never fall back to STUN when the server lacks XEP-0279")
+                     ->excludes(stun);
+  sub->add_option("--service", opts->service,
+                  "Ask this JID (e.g. a component) for the STUN servers instead of the account's domain")
+      ->type_name("JID")
+      ->excludes(no_stun);
   sub->callback([opts, &out] {
     apply_account_defaults(opts->conn, out);
     run_whoami(*opts, out);

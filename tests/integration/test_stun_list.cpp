@@ -473,6 +473,19 @@ TEST_CASE("stun-list finds the XEP-0215 service of a component behind Prosody", 
     CHECK(text.out.find("from xnet.localhost") != std::string::npos);
     CHECK(text.out.find("stun:127.0.0.1:" + std::to_string(turn().port()) + "  udp") != std::string::npos);
   }
+  SECTION("whoami finds the component's STUN server, or is told it with --service") {
+    for (std::vector<std::string> extra : {std::vector<std::string>{}, {"--service", "xnet.localhost"}}) {
+      std::vector<std::string> a{"--json", "whoami", "--jid", "alice@localhost", "--server", p.server(),
+                                 "--ca-file", p.cert(), "--timeout", "15"};
+      a.insert(a.end(), extra.begin(), extra.end());
+      auto r = run_xnet(a, kEnv);
+      INFO(r.err << c.log());
+      REQUIRE(r.exit_code == 0);
+      auto j = r.json();
+      CHECK(j["via"] == "stun");  // Prosody without mod_ipcheck: the address comes from coturn
+      CHECK(j["external_ip"] == "127.0.0.1");
+    }
+  }
   SECTION("a --service that offers nothing is not_supported (80)") {
     auto r = run_xnet(stun_list(p, {"--service", "localhost"}), kEnv);
     INFO(r.err);

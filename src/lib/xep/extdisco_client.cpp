@@ -42,17 +42,28 @@ bool same_entry(const Service& a, const Service& b) {
          a.transport == b.transport;
 }
 
-// Fills in credentials for restricted services that came without them (XEP-0215 §3.4).
-void fetch_credentials(std::vector<FoundService>& found, const Requester& request, const DiscoverOptions& o,
+// Fills in credentials for restricted services that came without them (XEP-0215 §3.4); the
+// requests go out as one batch.
+void fetch_credentials(std::vector<FoundService>& found, const BatchRequester& batch, const DiscoverOptions& o,
                        Trace& trace, std::vector<std::string>& warnings) {
-  for (auto& f : found) {
-    auto& s = f.service;
+  std::vector<std::size_t> asked;
+  std::vector<xml::Element> iqs;
+  for (std::size_t i = 0; i < found.size(); ++i) {
+    const auto& s = found[i].service;
     if (!s.restricted || (!s.username.empty() && !s.password.empty())) continue;
     if (s.source != Form::Extdisco2 && s.source != Form::Extdisco1) continue;
     auto iq = build_credentials_request(s.source, o.server, s);
     if (!iq) continue;
     trace.progress(2, "requesting credentials for " + s.uri());
-    auto reply = request(*iq);
+    asked.push_back(i);
+    iqs.push_back(std::move(*iq));
+  }
+  if (iqs.empty()) return;
+  auto replies = batch(std::move(iqs));
+  for (std::size_t k = 0; k < asked.size() && k < replies.size(); ++k) {
+    auto& f = found[asked[k]];
+    auto& s = f.service;
+    auto& reply = replies[k];
     if (!reply) {
       warnings.push_back("credentials for " + s.uri() + " refused: " + describe_error(reply.error()));
       continue;
@@ -122,8 +133,11 @@ FoundService check_service(const Service& service, long long now, std::vector<st
   return f;
 }
 
-Result<Discovery> discover(const xep0030::DiscoInfo& info, const Requester& request, const DiscoverOptions& o,
-                           Trace& trace) {
+namespace {
+
+Result<Discovery> discover_impl(const xep0030::DiscoInfo& info, const BatchRequester& batch,
+                                const DiscoverOptions& o, Trace& trace) {
+  const auto request = single(batch);
   Discovery d;
   bool adv[6] = {};
   auto advertised = [&](Form f) { return adv[static_cast<int>(f)]; };
@@ -231,7 +245,7 @@ Result<Discovery> discover(const xep0030::DiscoInfo& info, const Requester& requ
                 "the server needs XEP-0215 (e.g. Prosody mod_external_services or mod_turncredentials)");
   }
 
-  if (o.request_credentials) fetch_credentials(found, request, o, trace, d.warnings);
+  if (o.request_credentials) fetch_credentials(found, batch, o, trace, d.warnings);
 
   for (const auto& f : found) {
     if (!matches_filters(f.service, o.type, o.transport)) continue;
@@ -244,6 +258,13 @@ Result<Discovery> discover(const xep0030::DiscoInfo& info, const Requester& requ
   }
   d.service_jids = {o.server};
   return d;
+}
+
+}  // namespace
+
+Result<Discovery> discover(const xep0030::DiscoInfo& info, const Requester& request, const DiscoverOptions& o,
+                           Trace& trace) {
+  return discover_impl(info, sequential(request), o, trace);
 }
 
 Requester single(const BatchRequester& batch) {
@@ -287,13 +308,13 @@ Result<Discovery> discover_services(const BatchRequester& batch, const LocateOpt
       return fail(std::move(e));
     }
     o.server = where.service_jid;
-    return discover(*info, request, o, trace);
+    return discover_impl(*info, batch, o, trace);
   }
 
   auto info = info_of(where.domain);
   if (!info) return fail(info.error());
   o.server = where.domain;
-  if (offers_discovery(*info) || o.force) return discover(*info, request, o, trace);
+  if (offers_discovery(*info) || o.force) return discover_impl(*info, batch, o, trace);
 
   // The domain advertises nothing: look for a service (e.g. an XEP-0114 component) among its
   // disco#items before asking it the unadvertised legacy forms.
@@ -327,7 +348,7 @@ Result<Discovery> discover_services(const BatchRequester& batch, const LocateOpt
                             std::to_string(jids.size()) + " were asked (name one with --service)");
 
   if (offering.empty()) {
-    auto d = discover(*info, request, o, trace);
+    auto d = discover_impl(*info, batch, o, trace);
     if (!d) {
       Error e = d.error();
       if (e.category == Category::NotSupported) {
@@ -350,7 +371,7 @@ Result<Discovery> discover_services(const BatchRequester& batch, const LocateOpt
     DiscoverOptions one = o;
     one.server = jid;
     trace.progress(1, "STUN/TURN discovery offered by " + jid);
-    auto d = discover(jinfo, request, one, trace);
+    auto d = discover_impl(jinfo, batch, one, trace);
     if (!d) {
       if (d.error().category != Category::NotSupported && d.error().category != Category::Remote)
         return fail(d.error());

@@ -199,3 +199,44 @@ TEST_CASE("sequential() and single() keep the order of replies", "[extdisco][loc
   REQUIRE(one);
   CHECK(one->attr_or("to") == "z");
 }
+
+TEST_CASE("credentials for several restricted services are asked in one batch", "[extdisco][locate]") {
+  FakeNet net;
+  net.replies["example.org|" + std::string(kInfo)] = info_reply({"urn:xmpp:extdisco:2"});
+  auto list = xml::parse(
+      "<iq xmlns='jabber:client' type='result'><services xmlns='urn:xmpp:extdisco:2'>"
+      "<service type='turn' host='127.0.0.1' port='3478' transport='udp' restricted='1'/>"
+      "<service type='turn' host='127.0.0.1' port='3478' transport='tcp' restricted='1'/>"
+      "<service type='stun' host='127.0.0.1' port='3478' transport='udp'/>"
+      "</services></iq>");
+  REQUIRE(list);
+  net.replies["example.org|urn:xmpp:extdisco:2"] = *list;
+  auto creds = xml::parse(
+      "<iq xmlns='jabber:client' type='result'><credentials xmlns='urn:xmpp:extdisco:2'>"
+      "<service type='turn' host='127.0.0.1' port='3478' transport='udp' username='1767225600:alice' password='pw'/>"
+      "<service type='turn' host='127.0.0.1' port='3478' transport='tcp' username='1767225600:alice' password='pw2'/>"
+      "</credentials></iq>");
+  REQUIRE(creds);
+  // The fake answers both namespaces' payloads by (to, ns): credentials share extdisco:2's key,
+  // so answer every extdisco:2 request after the list with the credentials.
+  struct Net2 : FakeNet {
+    xml::Element creds;
+    std::vector<Result<xml::Element>> operator()(std::vector<xml::Element> iqs) {
+      auto out = FakeNet::operator()(iqs);
+      for (std::size_t i = 0; i < iqs.size(); ++i)
+        if (iqs[i].children.at(0).name == "credentials") out[i] = creds;
+      return out;
+    }
+  } net2;
+  net2.replies = net.replies;
+  net2.creds = *creds;
+  auto d = discover_services(std::ref(net2), at(), opts(), null_trace());
+  REQUIRE(d);
+  REQUIRE(d->services.size() == 3);
+  CHECK(d->services[0].service.password == "pw");
+  CHECK(d->services[1].service.password == "pw2");
+  CHECK(d->services[0].credentials_requested);
+  // info, list, then both credential requests together
+  REQUIRE(net2.batches.size() == 3);
+  CHECK(net2.batches[2] == 2);
+}
