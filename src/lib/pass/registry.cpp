@@ -23,6 +23,17 @@ std::string normalize_ip(const std::string& ip) {
 
 }  // namespace
 
+const char* refusal_name(Refusal r) {
+  switch (r) {
+    case Refusal::NoListener: return "no_listener";
+    case Refusal::RelayQuota: return "relay_quota";
+    case Refusal::SourceLimit: return "source_limit";
+    case Refusal::NoPorts: return "no_ports";
+    case Refusal::OwnerAway: return "owner_away";
+  }
+  return "refused";
+}
+
 std::string bare_jid(std::string_view jid) {
   auto slash = jid.find('/');
   return std::string(jid.substr(0, slash));
@@ -47,6 +58,7 @@ tl::expected<Registration, PassError> Registry::register_listener(const std::str
   l.id = next_id_++;
   l.port = *port;
   l.oneshot = q.oneshot;
+  l.token_mode = q.token.has_value();
   if (q.expire_seconds) {
     auto secs = *q.expire_seconds;
     if (limits_.max_expire && (secs == 0 || secs > limits_.max_expire)) secs = limits_.max_expire;
@@ -60,6 +72,28 @@ tl::expected<Registration, PassError> Registry::register_listener(const std::str
   return l;
 }
 
+std::optional<Registry::Reclaimed> Registry::reclaim(const std::string& owner, std::uint16_t port,
+                                                     bool token_mode) {
+  auto it = listeners_.find(port);
+  if (it == listeners_.end() || it->second.owner_bare != bare_jid(owner)) return std::nullopt;
+  Reclaimed r;
+  auto& l = it->second;
+  for (auto p = pending_.begin(); p != pending_.end();) {
+    if (p->second.listener_id == l.id && p->second.owner != owner) {
+      r.dropped.push_back(p->second);
+      pool_.release(p->second.proxy_port);
+      p = pending_.erase(p);
+    } else {
+      ++p;
+    }
+  }
+  l.owner = owner;
+  l.held_until.reset();
+  l.token_mode = token_mode;
+  r.listener = l;
+  return r;
+}
+
 tl::expected<Pending, Refusal> Registry::incoming(std::uint16_t listener_port,
                                                   xep0003::Endpoint client, TimePoint now,
                                                   const TryPort& try_port, std::string iq_id,
@@ -67,9 +101,17 @@ tl::expected<Pending, Refusal> Registry::incoming(std::uint16_t listener_port,
   auto it = listeners_.find(listener_port);
   if (it == listeners_.end()) return tl::unexpected(Refusal::NoListener);
   const Registration& l = it->second;
-  std::size_t account_pending = 0;
-  for (const auto& [id, p] : pending_)
+  if (l.held_until) return tl::unexpected(Refusal::OwnerAway);
+  client.ip = normalize_ip(client.ip);
+  std::size_t account_pending = 0, source_pending = 0;
+  for (const auto& [id, p] : pending_) {
     if (p.owner_bare == l.owner_bare) ++account_pending;
+    if (p.client.ip == client.ip) ++source_pending;
+  }
+  // Per source first: one address must not be able to use up the account's quota.
+  if (source_pending >= limits_.pending_per_source ||
+      from_source(client.ip) >= limits_.relays_per_source)
+    return tl::unexpected(Refusal::SourceLimit);
   if (relays_of(l.owner_bare) + account_pending >= limits_.relays_per_account ||
       relays_total_ + pending_.size() >= limits_.relays_total)
     return tl::unexpected(Refusal::RelayQuota);
@@ -85,6 +127,7 @@ tl::expected<Pending, Refusal> Registry::incoming(std::uint16_t listener_port,
   p.proxy_port = *proxy;
   p.iq_id = std::move(iq_id);
   p.token = std::move(token);
+  p.token_required = l.token_mode;
   p.deadline = now + limits_.accept_window;
   pending_[p.id] = p;
   return p;
@@ -97,7 +140,7 @@ std::optional<Pending> Registry::accept(const std::string& from, const std::stri
     // Only the owner's own session may accept (a reply from elsewhere is ignored).
     if (from != p.owner) return std::nullopt;
     p.accepted = true;
-    p.token_required = token_echo;
+    p.token_required = p.token_required || token_echo;
     return p;
   }
   return std::nullopt;
@@ -122,6 +165,7 @@ std::optional<Registry::Collected> Registry::collected(std::uint64_t pending_id)
   pending_.erase(it);
   pool_.release(c.pending.proxy_port);
   ++relays_[c.pending.owner_bare];
+  ++source_relays_[c.pending.client.ip];
   ++relays_total_;
   auto l = listeners_.find(c.pending.listener_port);
   if (l != listeners_.end() && l->second.id == c.pending.listener_id) {
@@ -152,7 +196,9 @@ std::optional<Pending> Registry::drop(std::uint64_t pending_id) {
   return p;
 }
 
-void Registry::relay_ended(const std::string& owner_bare) {
+void Registry::relay_ended(const std::string& owner_bare, const std::string& client_ip) {
+  if (auto s = source_relays_.find(normalize_ip(client_ip)); s != source_relays_.end())
+    if (--s->second == 0) source_relays_.erase(s);
   auto it = relays_.find(owner_bare);
   if (it == relays_.end()) return;
   if (--it->second == 0) relays_.erase(it);
@@ -188,6 +234,10 @@ Registry::Due Registry::advance(TimePoint now) {
       due.expired.push_back(it->second);
       pool_.release(it->first);
       it = listeners_.erase(it);
+    } else if (it->second.held_until && *it->second.held_until <= now) {
+      due.released.push_back(it->second);
+      pool_.release(it->first);
+      it = listeners_.erase(it);
     } else {
       ++it;
     }
@@ -204,10 +254,16 @@ Registry::Due Registry::advance(TimePoint now) {
   return due;
 }
 
-Registry::Gone Registry::session_ended(const std::string& full_jid) {
+Registry::Gone Registry::session_ended(const std::string& full_jid, TimePoint now) {
   Gone g;
   for (auto it = listeners_.begin(); it != listeners_.end();) {
-    if (it->second.owner == full_jid) {
+    if (it->second.owner == full_jid && limits_.grace.count() > 0) {
+      if (!it->second.held_until) {
+        it->second.held_until = now + limits_.grace;
+        g.held.push_back(it->second);
+      }
+      ++it;
+    } else if (it->second.owner == full_jid) {
       g.listeners.push_back(it->second);
       pool_.release(it->first);
       it = listeners_.erase(it);
@@ -232,8 +288,10 @@ std::optional<TimePoint> Registry::next_deadline() const {
   auto take = [&](TimePoint x) {
     if (!t || x < *t) t = x;
   };
-  for (const auto& [port, l] : listeners_)
+  for (const auto& [port, l] : listeners_) {
     if (l.expires_at) take(*l.expires_at);
+    if (l.held_until) take(*l.held_until);
+  }
   for (const auto& [id, p] : pending_) take(p.deadline);
   return t;
 }
@@ -251,6 +309,23 @@ const Pending* Registry::pending(std::uint64_t id) const {
 std::size_t Registry::relays_of(const std::string& bare) const {
   auto it = relays_.find(bare);
   return it == relays_.end() ? 0 : it->second;
+}
+
+std::size_t Registry::from_source(const std::string& ip) const {
+  auto key = normalize_ip(ip);
+  std::size_t n = 0;
+  for (const auto& [id, p] : pending_)
+    if (p.client.ip == key) ++n;
+  auto it = source_relays_.find(key);
+  return n + (it == source_relays_.end() ? 0 : it->second);
+}
+
+std::vector<std::string> Registry::owners() const {
+  std::vector<std::string> out;
+  for (const auto& [port, l] : listeners_)
+    if (!l.held_until && std::find(out.begin(), out.end(), l.owner) == out.end())
+      out.push_back(l.owner);
+  return out;
 }
 
 void Registry::release_listener(std::uint16_t port) {

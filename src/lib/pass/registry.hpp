@@ -24,6 +24,12 @@ struct Limits {
   std::size_t relays_total = 1024;      ///< pending + active relays of the whole service
   std::chrono::milliseconds accept_window{10000};  ///< notice → owner collects, else dropped
   std::uint64_t max_expire = 0;         ///< cap on <expire> seconds (0 = none)
+  std::size_t pending_per_source = 8;   ///< connections from one client address awaiting owners
+  std::size_t relays_per_source = 8;    ///< pending + active relays from one client address
+  /// How long a listener is kept for its account after the owner's session ended, so a
+  /// reconnecting owner gets the same port back (0 = close at once). Connections that arrive
+  /// meanwhile are refused at once.
+  std::chrono::milliseconds grace{120000};
 };
 
 /// A registered listener (one `<server/>` port).
@@ -35,6 +41,8 @@ struct Registration {
   std::optional<TimePoint> expires_at;
   bool oneshot = false;
   std::uint64_t connections = 0;  ///< connections collected so far
+  bool token_mode = false;  ///< the owner announced the xnet token in its registration
+  std::optional<TimePoint> held_until;  ///< owner's session gone: kept for the account until then
 };
 
 /// An incoming connection waiting for the owner (notice sent, not yet collected).
@@ -54,7 +62,16 @@ struct Pending {
 };
 
 /// Why an incoming connection is refused before the owner is asked.
-enum class Refusal { NoListener, RelayQuota, NoPorts };
+enum class Refusal {
+  NoListener,   ///< no listener on that port
+  RelayQuota,   ///< the account's (or the service's) relay limit is reached
+  SourceLimit,  ///< the client's address has too many pending or relayed connections
+  NoPorts,      ///< no rendezvous port free
+  OwnerAway,    ///< the owner's session is gone; the port is held for its reconnect
+};
+
+/// The JSON name of refusal r ("relay_quota", ...).
+const char* refusal_name(Refusal r);
 
 /// Why a listener closed (the notice it gets, XEP-0003 §4).
 enum class CloseReason { Expired, Oneshot, Closed, OwnerGone };
@@ -80,9 +97,20 @@ class Registry {
                                                                TimePoint now,
                                                                const TryPort& try_port);
 
+  struct Reclaimed {
+    Registration listener;          ///< now owned by the new session
+    std::vector<Pending> dropped;   ///< pending connections of the previous session, dropped
+  };
+  /// xnet extension: owner asks for port back (a reconnect). Succeeds when port is a listener
+  /// of the same bare JID, held after its session ended or still owned by an older session
+  /// (a dead link the service has not noticed yet); the listener keeps its expiry and oneshot
+  /// and moves to owner. Nothing when the port is not the account's.
+  std::optional<Reclaimed> reclaim(const std::string& owner, std::uint16_t port, bool token_mode);
+
   /// A TCP client from client connected to listener_port: reserve a rendezvous port and record
   /// a pending connection whose notice carries iq_id and token. Refused when the listener is
-  /// gone, the relay quota is hit, or no rendezvous port is free.
+  /// gone or held for an absent owner, a relay limit (account, service, client address) is
+  /// hit, or no rendezvous port is free.
   tl::expected<Pending, Refusal> incoming(std::uint16_t listener_port, xep0003::Endpoint client,
                                           TimePoint now, const TryPort& try_port,
                                           std::string iq_id, std::string token);
@@ -104,8 +132,8 @@ class Registry {
   std::optional<Collected> collected(std::uint64_t pending_id);
   /// Drop pending_id (failed or timed out); returns it when it existed.
   std::optional<Pending> drop(std::uint64_t pending_id);
-  /// An active relay of owner_bare ended.
-  void relay_ended(const std::string& owner_bare);
+  /// An active relay of owner_bare from client_ip ended.
+  void relay_ended(const std::string& owner_bare, const std::string& client_ip = {});
 
   struct Closed {
     Registration listener;
@@ -120,16 +148,19 @@ class Registry {
   struct Due {
     std::vector<Registration> expired;   ///< closed by expiry: notify the owner (§4.1)
     std::vector<Pending> timed_out;  ///< not collected within the accept window: drop
+    std::vector<Registration> released;  ///< held for an absent owner past the grace period
   };
   /// Apply every deadline up to now.
   Due advance(TimePoint now);
 
   struct Gone {
-    std::vector<Registration> listeners;
-    std::vector<Pending> pending;
+    std::vector<Registration> listeners;  ///< closed (no grace period)
+    std::vector<Registration> held;       ///< kept for the account until the grace period ends
+    std::vector<Pending> pending;         ///< dropped at once
   };
-  /// The owner's session full_jid ended: its listeners close and its pending connections drop.
-  Gone session_ended(const std::string& full_jid);
+  /// The owner's session full_jid ended at now: its pending connections drop at once, its
+  /// listeners are held for the grace period (or close when it is 0).
+  Gone session_ended(const std::string& full_jid, TimePoint now = {});
 
   /// The earliest expiry or accept deadline, if any.
   std::optional<TimePoint> next_deadline() const;
@@ -140,6 +171,10 @@ class Registry {
   std::size_t pending_count() const { return pending_.size(); }
   std::size_t relays() const { return relays_total_; }
   std::size_t relays_of(const std::string& bare) const;
+  /// Pending + active relays from client address ip.
+  std::size_t from_source(const std::string& ip) const;
+  /// Owners (full JIDs) of listeners that are not held.
+  std::vector<std::string> owners() const;
   const std::string& public_ip() const { return public_ip_; }
   const Limits& limits() const { return limits_; }
 
@@ -153,6 +188,7 @@ class Registry {
   std::map<std::uint16_t, Registration> listeners_;  // by port
   std::map<std::uint64_t, Pending> pending_;     // by id
   std::map<std::string, std::size_t> relays_;    // active relays by bare JID
+  std::map<std::string, std::size_t> source_relays_;  // active relays by client address
   std::size_t relays_total_ = 0;                 // active relays
 };
 

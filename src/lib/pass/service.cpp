@@ -24,6 +24,8 @@ using xep0003::PassError;
 using Clock = std::chrono::steady_clock;
 constexpr std::size_t kTokenLength = 32;  // hex digits
 constexpr std::size_t kMaxEarly = 8;      // collectors held per pending connection
+constexpr auto kRefusalNoticeGap = std::chrono::seconds(1);  // per listener
+constexpr std::string_view kPingNs = "urn:xmpp:ping";
 
 std::string random_hex(std::size_t bytes) {
   std::vector<unsigned char> buf(bytes);
@@ -86,6 +88,7 @@ struct PassService::Impl : std::enable_shared_from_this<Impl> {
     // to fill the slots and lock the owner out, so the owner's token decides among them).
     std::vector<std::shared_ptr<tcp::socket>> early;
     std::vector<std::shared_ptr<tcp::socket>> verifying;
+    std::shared_ptr<tcp::socket> ready;  // presented the token before the owner's result
     std::string owner_ip;  // "" = unknown (component mode)
   };
 
@@ -108,6 +111,15 @@ struct PassService::Impl : std::enable_shared_from_this<Impl> {
   std::map<std::uint64_t, std::shared_ptr<PendingIo>> pendings;
   std::map<std::string, std::shared_ptr<RateLimiter>> limiters;
   std::map<std::string, std::string> session_ip;  // owner full JID → address at registration
+  struct RefusalNotices {
+    Clock::time_point last{};
+    std::uint64_t count = 0;
+    Refusal reason{};
+    xep0003::Endpoint client;
+  };
+  std::map<std::uint16_t, RefusalNotices> refusal_notices;  // by listener port
+  std::unique_ptr<asio::steady_timer> ping_timer;
+  std::map<std::string, std::string> remote_owners;  // component mode: owner → outstanding ping id
   bool stopped = false;
 
   void event(std::string_view name, nlohmann::json fields) {
@@ -163,6 +175,24 @@ struct PassService::Impl : std::enable_shared_from_this<Impl> {
   // --- registration and close -----------------------------------------------------------
 
   void on_register(const xml::Element& iq, const xep0003::Query& q, const server::Origin& o) {
+    if (o.anonymous && !cfg.allow_anonymous) {
+      event("pass_register_refused", {{"owner", o.full_jid}, {"code", 403}, {"reason", "anonymous"}});
+      reply_error(iq, PassError::Forbidden);
+      return;
+    }
+    if (q.reclaim) {
+      if (auto r = reg.reclaim(o.full_jid, *q.reclaim, q.token.has_value())) {
+        for (const auto& p : r->dropped) drop_io(p.id);
+        session_ip[o.full_jid] = o.remote ? normalize_ip(o.remote->ip) : std::string();
+        if (!o.local) remote_owners.emplace(o.full_jid, std::string());
+        xep0003::Query res;
+        res.server = ep(r->listener.port);
+        reply_result(iq, res);
+        event("pass_reclaimed", {{"owner", o.full_jid}, {"port", r->listener.port}});
+        reschedule();
+        return;
+      }
+    }
     std::shared_ptr<tcp::acceptor> acc;
     auto try_port = [&](std::uint16_t port) {
       auto a = std::make_shared<tcp::acceptor>(*io);
@@ -180,6 +210,7 @@ struct PassService::Impl : std::enable_shared_from_this<Impl> {
     }
     listeners[l->port] = acc;
     session_ip[o.full_jid] = o.remote ? normalize_ip(o.remote->ip) : std::string();
+    if (!o.local) remote_owners.emplace(o.full_jid, std::string());
     accept_loop(l->port, acc);
     xep0003::Query r;
     r.server = ep(l->port);
@@ -259,11 +290,13 @@ struct PassService::Impl : std::enable_shared_from_this<Impl> {
     auto p = reg.incoming(port, client, Clock::now(), try_port, iq_id, random_hex(kTokenLength / 2));
     if (!p) {
       ++dropped;
-      const char* why = p.error() == Refusal::RelayQuota ? "relay_quota"
-                        : p.error() == Refusal::NoPorts  ? "no_ports"
-                                                         : "no_listener";
-      event("pass_incoming_refused", {{"port", port}, {"client", client.ip}, {"reason", why}});
+      // A reset rather than a FIN: the client learns at once that nobody will answer.
+      s.set_option(asio::socket_base::linger(true, 0), ec);
       s.close(ec);
+      event("pass_incoming_refused",
+            {{"port", port}, {"client", client.ip}, {"reason", refusal_name(p.error())}});
+      if (p.error() != Refusal::NoListener && p.error() != Refusal::OwnerAway)
+        notify_refused(port, p.error(), client);
       return;
     }
     pio->client = std::move(s);
@@ -281,6 +314,26 @@ struct PassService::Impl : std::enable_shared_from_this<Impl> {
     reschedule();
   }
 
+  // xnet extension: tell the owner that the relay turned a client away (rate-limited per
+  // listener: a flood of refused clients must not become a flood of stanzas).
+  void notify_refused(std::uint16_t port, Refusal why, const xep0003::Endpoint& client) {
+    const Registration* l = reg.listener(port);
+    if (!l) return;
+    auto& n = refusal_notices[port];
+    ++n.count;
+    n.reason = why;
+    n.client = client;
+    auto now = Clock::now();
+    if (now - n.last < kRefusalNoticeGap) return;
+    n.last = now;
+    xep0003::Query q;
+    q.client = n.client;
+    q.refused = refusal_name(n.reason);
+    q.refused_count = n.count;
+    n.count = 0;
+    send_iq(l->owner, "set", "pass-r" + std::to_string(++seq), q);
+  }
+
   void rendezvous_loop(std::uint64_t id, std::shared_ptr<PendingIo> pio) {
     pio->rendezvous.async_accept([self = shared_from_this(), id, pio](const asio::error_code& ec,
                                                                        tcp::socket c) {
@@ -294,9 +347,23 @@ struct PassService::Impl : std::enable_shared_from_this<Impl> {
                     {{"proxy_port", p->proxy_port}, {"from", e2 ? "" : ip_of(remote)},
                      {"reason", "address"}});
         c.close(e2);
+      } else if (p->token_required) {
+        // Token mode (the owner announced it at registration): every collector proves itself
+        // with the token at once, before or after the owner's result. Unproven ones are
+        // bounded; the oldest gives way, so strangers cannot keep the owner's collector out.
+        if (pio->verifying.size() >= kMaxEarly) {
+          pio->verifying.front()->close(e2);
+          pio->verifying.erase(pio->verifying.begin());
+        }
+        self->verify(id, pio, std::make_shared<tcp::socket>(std::move(c)));
       } else if (!p->accepted) {
-        if (pio->early.size() >= kMaxEarly) c.close(e2);
-        else pio->early.push_back(std::make_shared<tcp::socket>(std::move(c)));
+        // Legacy owner: collectors that arrive before its result wait; the newest ones win
+        // (the owner connects right after answering), the oldest give way.
+        if (pio->early.size() >= kMaxEarly) {
+          pio->early.front()->close(e2);
+          pio->early.erase(pio->early.begin());
+        }
+        pio->early.push_back(std::make_shared<tcp::socket>(std::move(c)));
       } else {
         self->verify(id, pio, std::make_shared<tcp::socket>(std::move(c)));
       }
@@ -316,7 +383,9 @@ struct PassService::Impl : std::enable_shared_from_this<Impl> {
     asio::async_read(*c, asio::buffer(*buf),
                      [self = shared_from_this(), id, pio, c, buf](const asio::error_code& ec,
                                                                    std::size_t) {
-                       std::erase(pio->verifying, c);
+                       auto it = std::find(pio->verifying.begin(), pio->verifying.end(), c);
+                       if (it == pio->verifying.end()) return;  // evicted or closed meanwhile
+                       pio->verifying.erase(it);
                        const Pending* p = self->reg.pending(id);
                        asio::error_code e2;
                        if (ec || !p || p->token.size() != kTokenLength ||
@@ -325,6 +394,12 @@ struct PassService::Impl : std::enable_shared_from_this<Impl> {
                            self->event("pass_rendezvous_refused",
                                        {{"proxy_port", p->proxy_port}, {"reason", "token"}});
                          c->close(e2);
+                         return;
+                       }
+                       if (!p->accepted) {
+                         // Proven before the owner's result arrived: wait for it.
+                         if (pio->ready) pio->ready->close(e2);
+                         pio->ready = c;
                          return;
                        }
                        self->collect(id, pio, std::move(*c));
@@ -342,6 +417,7 @@ struct PassService::Impl : std::enable_shared_from_this<Impl> {
     pio->rendezvous.close(ec);
     for (auto& v : pio->early) v->close(ec);
     for (auto& v : pio->verifying) v->close(ec);
+    if (pio->ready && pio->ready->is_open()) pio->ready->close(ec);
     collector.set_option(tcp::no_delay(true), ec);
     pio->client.set_option(tcp::no_delay(true), ec);
     int cfd = pio->client.release(ec);
@@ -356,13 +432,14 @@ struct PassService::Impl : std::enable_shared_from_this<Impl> {
     }
     const std::string bare = c->pending.owner_bare;
     const std::string owner = c->pending.owner;
+    const std::string source = c->pending.client.ip;
     const auto port = c->pending.listener_port;
     event("pass_relay_started", {{"owner", owner}, {"port", port},
                                  {"client", c->pending.client.ip},
                                  {"relays", reg.relays()}, {"relays_of_account", reg.relays_of(bare)}});
     start_relay(*io, {cfd, cfd}, {ofd, ofd}, std::move(opts),
-                [self = shared_from_this(), bare, owner, port](const RelayResult& r) {
-                  self->reg.relay_ended(bare);
+                [self = shared_from_this(), bare, owner, port, source](const RelayResult& r) {
+                  self->reg.relay_ended(bare, source);
                   nlohmann::json f{{"owner", owner},
                                    {"port", port},
                                    {"bytes_in", r.a_to_b},
@@ -388,6 +465,7 @@ struct PassService::Impl : std::enable_shared_from_this<Impl> {
     pio.rendezvous.close(ec);
     for (auto& v : pio.early) v->close(ec);
     for (auto& v : pio.verifying) v->close(ec);
+    if (pio.ready) pio.ready->close(ec);
     pendings.erase(it);
   }
 
@@ -396,6 +474,17 @@ struct PassService::Impl : std::enable_shared_from_this<Impl> {
   bool on_reply(const xml::Element& iq, const server::Origin& o) {
     const auto type = iq.attr_or("type");
     const auto id = iq.attr_or("id");
+    if (id.rfind("pass-ping-", 0) == 0) {
+      auto it = remote_owners.find(o.full_jid);
+      if (it == remote_owners.end() || it->second != id) return true;
+      if (type == "result") {
+        it->second.clear();
+      } else {
+        event("pass_owner_gone", {{"owner", o.full_jid}, {"reason", "ping_error"}});
+        session_end(o.full_jid);
+      }
+      return true;
+    }
     if (id.rfind("pass-", 0) != 0) return false;
     if (type == "result") {
       bool echo = false;
@@ -410,6 +499,11 @@ struct PassService::Impl : std::enable_shared_from_this<Impl> {
       auto it = pendings.find(p->id);
       if (it != pendings.end()) {
         auto pio = it->second;
+        if (pio->ready) {
+          auto c = std::move(pio->ready);
+          collect(p->id, pio, std::move(*c));
+          return true;
+        }
         auto early = std::move(pio->early);
         pio->early.clear();
         for (auto& c : early) {
@@ -450,12 +544,78 @@ struct PassService::Impl : std::enable_shared_from_this<Impl> {
       close_listener(l.port);
       notify_closed(l, CloseReason::Expired);
     }
+    for (const auto& l : due.released) {
+      close_listener(l.port);
+      refusal_notices.erase(l.port);
+      event("pass_closed", {{"owner", l.owner}, {"port", l.port}, {"reason", "grace_over"}});
+    }
     for (const auto& p : due.timed_out) {
       ++dropped;
       drop_io(p.id);
       event("pass_dropped", {{"owner", p.owner}, {"port", p.listener_port},
                              {"client", p.client.ip}, {"reason", p.accepted ? "not_collected" : "no_answer"}});
     }
+    reschedule();
+  }
+
+  // Component mode: the router may never tell that an owner left (no directed presence, or a
+  // router that drops it), so owners are pinged (XEP-0199); no answer by the next round, or an
+  // error, ends their session here.
+  void schedule_pings() {
+    if (!ping_timer || stopped || cfg.owner_ping_interval.count() <= 0) return;
+    ping_timer->expires_after(cfg.owner_ping_interval);
+    ping_timer->async_wait([self = shared_from_this()](const asio::error_code& ec) {
+      if (ec || self->stopped) return;
+      self->ping_owners();
+      self->schedule_pings();
+    });
+  }
+
+  void ping_owners() {
+    auto live = reg.owners();
+    std::vector<std::string> gone;
+    for (auto it = remote_owners.begin(); it != remote_owners.end();) {
+      if (std::find(live.begin(), live.end(), it->first) == live.end()) {
+        it = remote_owners.erase(it);
+        continue;
+      }
+      if (!it->second.empty()) {
+        gone.push_back(it->first);
+      } else {
+        it->second = "pass-ping-" + std::to_string(++seq);
+        xml::Element iq("iq", "jabber:client");
+        iq.set("type", "get");
+        iq.set("id", it->second);
+        iq.set("from", jid());
+        iq.set("to", it->first);
+        iq.add("ping", std::string(kPingNs));
+        host->send(std::move(iq));
+      }
+      ++it;
+    }
+    for (const auto& owner : gone) {
+      event("pass_owner_gone", {{"owner", owner}, {"reason", "ping_timeout"}});
+      session_end(owner);
+    }
+  }
+
+  void session_end(const std::string& full_jid) {
+    auto gone = reg.session_ended(full_jid, Clock::now());
+    for (const auto& l : gone.listeners) {
+      close_listener(l.port);
+      refusal_notices.erase(l.port);
+      event("pass_closed", {{"owner", l.owner}, {"port", l.port},
+                            {"reason", reason_name(CloseReason::OwnerGone)}});
+    }
+    for (const auto& l : gone.held)
+      event("pass_held", {{"owner", l.owner}, {"port", l.port},
+                          {"grace_ms", cfg.limits.grace.count()}});
+    for (const auto& p : gone.pending) {
+      ++dropped;
+      drop_io(p.id);
+    }
+    session_ip.erase(full_jid);
+    remote_owners.erase(full_jid);
     reschedule();
   }
 
@@ -475,6 +635,7 @@ struct PassService::Impl : std::enable_shared_from_this<Impl> {
   void stop() {
     stopped = true;
     if (timer) timer->cancel();
+    if (ping_timer) ping_timer->cancel();
     for (auto& [port, acc] : listeners) {
       asio::error_code ec;
       acc->close(ec);
@@ -505,11 +666,16 @@ void PassService::attach(server::ServiceHost& host) {
   impl_->host = &host;
   impl_->io = &host.io();
   impl_->timer = std::make_unique<asio::steady_timer>(host.io());
+  impl_->ping_timer = std::make_unique<asio::steady_timer>(host.io());
   impl_->stopped = false;
+  impl_->schedule_pings();
   impl_->event("pass_started", {{"jid", host.service_jid()}, {"public_ip", config_.public_ip},
                                 {"first_port", config_.first_port}, {"last_port", config_.last_port},
                                 {"ports_per_account", config_.ports_per_account},
                                 {"relays_per_account", config_.limits.relays_per_account},
+                                {"relays_per_source", config_.limits.relays_per_source},
+                                {"grace_ms", config_.limits.grace.count()},
+                                {"anonymous", config_.allow_anonymous},
                                 {"bandwidth", config_.bandwidth}});
 }
 
@@ -537,17 +703,7 @@ bool PassService::on_stanza(const xml::Element& st, const server::Origin& origin
   return true;
 }
 
-void PassService::on_session_end(const std::string& full_jid) {
-  auto gone = impl_->reg.session_ended(full_jid);
-  for (const auto& l : gone.listeners) {
-    impl_->close_listener(l.port);
-    impl_->event("pass_closed", {{"owner", l.owner}, {"port", l.port},
-                                 {"reason", reason_name(CloseReason::OwnerGone)}});
-  }
-  for (const auto& p : gone.pending) impl_->drop_io(p.id);
-  impl_->session_ip.erase(full_jid);
-  impl_->reschedule();
-}
+void PassService::on_session_end(const std::string& full_jid) { impl_->session_end(full_jid); }
 
 void PassService::detach() { impl_->stop(); }
 

@@ -25,6 +25,11 @@ struct ServiceConfig {
   Limits limits;                      ///< relays per account / total, accept window, max expire
   std::uint64_t bandwidth = 0;        ///< bytes/s per account over all its relays (0 = no cap)
   std::chrono::milliseconds half_close_timeout{30000};
+  /// Let SASL ANONYMOUS sessions rent ports (off: they get forbidden, legacy code 403).
+  bool allow_anonymous = false;
+  /// Component mode: how often the service pings (XEP-0199) the owners of its listeners; an
+  /// owner that answers with an error or not before the next ping is treated as gone.
+  std::chrono::milliseconds owner_ping_interval{30000};
 };
 
 /// Counters of the service (log lines and JSON).

@@ -625,7 +625,9 @@ void Hub::route(xml::Element st, C2sSession& from) {
     return;  // presence broadcast and results addressed to the server are consumed here
   }
   if (Slot* slot = service_for(bare_jid(norm))) {
-    Origin origin{from.jid(), from.remote(), true};
+    const auto local = jid_local(from.jid());
+    const bool anon = local.starts_with("anon-") && !accounts_.find(local, crypto::Hash::Sha256);
+    Origin origin{from.jid(), from.remote(), true, anon};
     return deliver_to_service(*slot, std::move(st), origin);
   }
   if (jid_domain(norm) != opts_.domain) return bounce(st, "remote-server-not-found", from);

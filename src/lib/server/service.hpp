@@ -39,6 +39,7 @@ struct Origin {
   std::optional<Endpoint> remote;   ///< the sender session's remote address; nullopt in component
                                     ///< mode (the router does not tell) or when unknown
   bool local = true;                ///< true for a session of this server, false over a component link
+  bool anonymous = false;           ///< a SASL ANONYMOUS session (c2s mode; the router does not tell)
 };
 
 /// What a service may do with the server that hosts it. Provided by the server; valid between

@@ -110,6 +110,20 @@ Result<Query> parse_query(const xml::Element& query) {
       q.token = std::string(trim(c.text));
       continue;
     }
+    if (c.ns == kExtNs && c.name == "reclaim") {
+      auto port = parse_port(c.attr_or("port"));
+      if (!port) return fail(Category::Input, "<reclaim/> needs a port attribute in 0..65535");
+      q.reclaim = *port;
+      continue;
+    }
+    if (c.ns == kExtNs && c.name == "refused") {
+      q.refused = std::string(trim(c.text));
+      auto n = c.attr_or("count");
+      std::uint64_t v = 0;
+      auto [ptr, ec] = std::from_chars(n.data(), n.data() + n.size(), v);
+      q.refused_count = (ec == std::errc{} && ptr == n.data() + n.size()) ? v : 1;
+      continue;
+    }
     if (c.ns != kNs) continue;
     if (c.name == "server" || c.name == "client" || c.name == "proxy") {
       auto ep = parse_endpoint(c);
@@ -147,6 +161,12 @@ xml::Element build_query(const Query& q) {
   if (q.oneshot) e.add("oneshot");
   if (q.close) e.add("close");
   if (q.token) e.add("token", std::string(kTokenNs)).set_text(*q.token);
+  if (q.reclaim) e.add("reclaim", std::string(kExtNs)).set("port", std::to_string(*q.reclaim));
+  if (q.refused) {
+    auto& r = e.add("refused", std::string(kExtNs));
+    r.set_text(*q.refused);
+    r.set("count", std::to_string(q.refused_count));
+  }
   return e;
 }
 
@@ -165,6 +185,7 @@ Kind classify(std::string_view iq_type, const Query& q, bool from_service) {
       return Kind::CloseNotice;
     }
     if (q.client && q.proxy) return Kind::Incoming;
+    if (q.client && q.refused) return Kind::Refused;
     return Kind::Unknown;
   }
   if (q.close) return Kind::Close;
@@ -183,6 +204,7 @@ std::string_view kind_name(Kind kind) {
     case Kind::PeerQuery: return "peer_query";
     case Kind::PeerQueryResult: return "peer_query_result";
     case Kind::Ack: return "ack";
+    case Kind::Refused: return "refused";
     case Kind::Unknown: break;
   }
   return "unknown";
@@ -222,6 +244,7 @@ int code_of(PassError error) {
     case PassError::NotFound: return 404;
     case PassError::WrongIp: return 405;
     case PassError::NoPorts: return 502;
+    case PassError::Forbidden: return 403;
     case PassError::Unavailable: return 503;
   }
   return 500;
@@ -236,6 +259,7 @@ std::string_view text_of(PassError error) {
     case PassError::NotFound: return "Port not found in registry.";
     case PassError::WrongIp: return "Proxy IP does not match.";
     case PassError::NoPorts: return "No more ports available. Try again later.";
+    case PassError::Forbidden: return "Renting ports needs a registered account.";
     case PassError::Unavailable: return "Service unavailable.";
   }
   return {};

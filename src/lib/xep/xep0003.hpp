@@ -17,6 +17,9 @@ namespace xnet::xep0003 {
 inline constexpr std::string_view kNs = "jabber:iq:pass";
 /// xnet extension namespace for the rendezvous token (ignored by other implementations).
 inline constexpr std::string_view kTokenNs = "urn:xnet:pass:token:0";
+/// xnet extension namespace for reclaiming a port after a reconnect and for refusal notices
+/// (ignored by other implementations).
+inline constexpr std::string_view kExtNs = "urn:xnet:pass:0";
 
 /// An address element: `<server|client|proxy port='P'>IP</…>`. XEP-0003 §1: the port is
 /// optional; its schema says xs:short but the examples use 43253, so 0..65535 is accepted.
@@ -36,6 +39,14 @@ struct Query {
   bool oneshot = false;
   bool close = false;
   std::optional<std::string> token;    ///< xnet extension: `<token xmlns=kTokenNs>` (may be "")
+  /// xnet extension in a registration: `<reclaim xmlns=kExtNs port='P'/>` asks for the
+  /// account's port P back (held for it after its session dropped).
+  std::optional<std::uint16_t> reclaim;
+  /// xnet extension in a notice from the service: `<refused xmlns=kExtNs count='N'>REASON</refused>`
+  /// with `<client/>`: a connection to the listener was refused by the relay (REASON such as
+  /// relay_quota, source_limit, no_ports); N connections since the last such notice.
+  std::optional<std::string> refused;
+  std::uint64_t refused_count = 0;
   bool operator==(const Query&) const = default;
 };
 
@@ -51,6 +62,7 @@ enum class Kind {
   PeerQuery,         ///< get with an empty query (§5.1)
   PeerQueryResult,   ///< result with <client/> only
   Ack,               ///< result with an empty (or echoed) query
+  Refused,           ///< set from the service with <client/> and the xnet <refused/> extension
   Unknown,
 };
 
@@ -101,6 +113,7 @@ enum class PassError {
   NotFound,      ///< 404: no listener on that port
   WrongIp,       ///< 405: the IP in <proxy/> is not the service's
   NoPorts,       ///< 502 (wait): every port is in use, or the account's quota is used up
+  Forbidden,     ///< 403 (auth): the sender may not rent ports (anonymous, unless allowed)
   Unavailable,   ///< 503 (cancel): feature not offered (e.g. the §5.1 peer IP query)
 };
 

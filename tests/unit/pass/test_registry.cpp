@@ -261,7 +261,9 @@ TEST_CASE("registry: IPv6 public address compares normalised", "[pass]") {
 
 TEST_CASE("registry: the owner's session ending closes its listeners", "[pass]") {
   PortPool pool(40000, 40009, 5);
-  Registry r(pool, Limits{}, "192.0.2.10");
+  Limits lim;
+  lim.grace = 0ms;
+  Registry r(pool, lim, "192.0.2.10");
   auto a = *r.register_listener("alice@x/cli", reg(), t0, kAny);
   auto b = *r.register_listener("alice@x/other", reg(), t0, kAny);
   r.incoming(a.port, {"1.1.1.1", 1}, t0, kAny, "n1", "t");
@@ -272,4 +274,90 @@ TEST_CASE("registry: the owner's session ending closes its listeners", "[pass]")
   CHECK(r.listener(b.port));
   CHECK(pool.in_use() == 1);
   CHECK(bare_jid("a@b/c/d") == "a@b");
+}
+
+TEST_CASE("registry: a gone owner's port is held for the grace period and reclaimed", "[pass]") {
+  PortPool pool(40000, 40009, 5);
+  Limits lim;
+  lim.grace = 60s;
+  Registry r(pool, lim, "192.0.2.10");
+  auto a = *r.register_listener("alice@x/cli", reg(), t0, kAny);
+  r.incoming(a.port, {"1.1.1.1", 1}, t0, kAny, "n1", "t");
+  auto g = r.session_ended("alice@x/cli", t0);
+  CHECK(g.listeners.empty());
+  REQUIRE(g.held.size() == 1);
+  CHECK(g.pending.size() == 1);  // pending connections go at once
+  CHECK(r.pending_count() == 0);
+  // Meanwhile clients are refused at once, not held.
+  auto in = r.incoming(a.port, {"1.1.1.1", 2}, t0 + 1s, kAny, "n2", "t");
+  REQUIRE_FALSE(in);
+  CHECK(in.error() == Refusal::OwnerAway);
+  CHECK(r.owners().empty());
+  // Another account cannot take it; the owner's new session can.
+  CHECK_FALSE(r.reclaim("mallory@x/m", a.port, true));
+  auto back = r.reclaim("alice@x/new", a.port, true);
+  REQUIRE(back);
+  CHECK(back->listener.port == a.port);
+  CHECK(r.listener(a.port)->owner == "alice@x/new");
+  CHECK(r.incoming(a.port, {"1.1.1.1", 3}, t0 + 2s, kAny, "n3", "t"));
+  CHECK(r.owners() == std::vector<std::string>{"alice@x/new"});
+  // Not reclaimed in time: released when the grace period ends.
+  auto b = *r.register_listener("bob@x/cli", reg(), t0, kAny);
+  r.session_ended("bob@x/cli", t0);
+  CHECK(r.next_deadline());
+  auto due = r.advance(t0 + 61s);
+  REQUIRE(due.released.size() == 1);
+  CHECK(due.released[0].port == b.port);
+  CHECK_FALSE(r.listener(b.port));
+  CHECK(pool.held_by("bob@x") == 0);
+}
+
+TEST_CASE("registry: reclaim takes a port over from a stale session of the account", "[pass]") {
+  PortPool pool(40000, 40009, 5);
+  Registry r(pool, Limits{}, "192.0.2.10");
+  auto a = *r.register_listener("alice@x/old", reg(), t0, kAny);
+  auto p = *r.incoming(a.port, {"1.1.1.1", 1}, t0, kAny, "n1", "t");
+  auto back = r.reclaim("alice@x/new", a.port, false);
+  REQUIRE(back);
+  REQUIRE(back->dropped.size() == 1);
+  CHECK(back->dropped[0].id == p.id);
+  CHECK(pool.held_by("alice@x") == 1);  // still one port, not two
+  CHECK_FALSE(r.reclaim("alice@x/new", 1, false));
+}
+
+TEST_CASE("registry: per-source limits keep one address from using up the account", "[pass]") {
+  PortPool pool(40000, 40099, 5);
+  Limits lim;
+  lim.relays_per_account = 16;
+  lim.pending_per_source = 2;
+  lim.relays_per_source = 3;
+  Registry r(pool, lim, "192.0.2.10");
+  auto l = *r.register_listener("alice@x/cli", reg(), t0, kAny);
+  auto p1 = *r.incoming(l.port, {"6.6.6.6", 1}, t0, kAny, "a1", "t");
+  REQUIRE(r.incoming(l.port, {"6.6.6.6", 2}, t0, kAny, "a2", "t"));
+  auto third = r.incoming(l.port, {"6.6.6.6", 3}, t0, kAny, "a3", "t");
+  REQUIRE_FALSE(third);
+  CHECK(third.error() == Refusal::SourceLimit);
+  // Another address is not affected.
+  CHECK(r.incoming(l.port, {"7.7.7.7", 1}, t0, kAny, "b1", "t"));
+  // Active relays count too: 2 active + 1 pending = 3 from 6.6.6.6.
+  REQUIRE(r.accept("alice@x/cli", "a1", false));
+  REQUIRE(r.collected(p1.id));
+  REQUIRE(r.incoming(l.port, {"6.6.6.6", 4}, t0, kAny, "a4", "t"));
+  CHECK(r.from_source("6.6.6.6") == 3);
+  CHECK(r.incoming(l.port, {"6.6.6.6", 5}, t0, kAny, "a5", "t").error() == Refusal::SourceLimit);
+  r.relay_ended("alice@x", "6.6.6.6");
+  CHECK(r.from_source("6.6.6.6") == 2);
+  CHECK(std::string(refusal_name(Refusal::SourceLimit)) == "source_limit");
+}
+
+TEST_CASE("registry: token mode is announced at registration", "[pass]") {
+  PortPool pool(40000, 40009, 5);
+  Registry r(pool, Limits{}, "192.0.2.10");
+  auto q = reg();
+  q.token = "";
+  auto l = *r.register_listener("alice@x/cli", q, t0, kAny);
+  CHECK(l.token_mode);
+  auto p = *r.incoming(l.port, {"1.1.1.1", 1}, t0, kAny, "n1", "t");
+  CHECK(p.token_required);  // before the owner answered
 }

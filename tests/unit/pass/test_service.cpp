@@ -166,6 +166,13 @@ struct Harness {
   int seq = 0;
 };
 
+/// Send data, half-close, and read everything back (the far end echoes).
+std::string round_trip_echo(int fd, const std::string& data) {
+  write_all(fd, data.data(), data.size());
+  ::shutdown(fd, SHUT_WR);
+  return read_until_eof(fd, data.size() + 1, 5s);
+}
+
 xep0003::Query close_query(std::string ip, std::uint16_t port) {
   xep0003::Query q;
   q.close = true;
@@ -478,13 +485,22 @@ TEST_CASE("service: quotas hold", "[pass][service]") {
   int c2 = tcp_connect(p1);
   REQUIRE(c2 >= 0);
   CHECK(sees_eof(c2, 3s));
+  // The owner hears of the refusal (xnet extension), once.
+  auto rn = h.notice(2s);
+  REQUIRE(rn);
+  auto rq = *xep0003::parse_query(*xep0003::find_query(*rn));
+  CHECK(xep0003::classify("set", rq, true) == xep0003::Kind::Refused);
+  CHECK(rq.refused == "relay_quota");
+  CHECK(rq.refused_count == 1);
   CHECK_FALSE(h.notice(300ms));
   ::close(c1);
   ::close(c2);
 }
 
 TEST_CASE("service: the owner's session ending closes its ports", "[pass][service]") {
-  Harness h;
+  ServiceConfig cfg;
+  cfg.limits.grace = 0ms;
+  Harness h(cfg);
   auto port = h.register_port();
   h.on_io([&] { h.svc->on_session_end("alice@localhost/cli"); });
   CHECK(tcp_connect(port) == -1);
@@ -499,4 +515,188 @@ TEST_CASE("service: identity and features", "[pass][service]") {
   CHECK(svc.name() == "pass");
   CHECK(svc.identity().category == "proxy");
   CHECK(svc.features() == std::vector<std::string>{"jabber:iq:pass"});
+}
+
+namespace {
+
+int tcp_connect_from(const char* src, std::uint16_t port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in s{};
+  s.sin_family = AF_INET;
+  inet_pton(AF_INET, src, &s.sin_addr);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&s), sizeof s) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+bool is_refused_notice(const xml::Element& n, std::string_view reason) {
+  auto q = xep0003::parse_query(*xep0003::find_query(n));
+  return q && q->refused == reason;
+}
+
+}  // namespace
+
+TEST_CASE("service: anonymous sessions rent ports only when the operator allows it", "[pass][service]") {
+  server::Origin anon{"anon-x1@localhost/r", server::Endpoint{"127.0.0.1", 5002}, true, true};
+  {
+    Harness h;
+    auto r = h.request({}, anon);
+    REQUIRE(r.attr_or("type") == "error");
+    CHECK(xep0003::parse_error(r).condition == "forbidden");
+    CHECK(r.child("error")->attr_or("code") == "403");
+    Stats s;
+    h.on_io([&] { s = h.svc->stats(); });
+    CHECK(s.listeners == 0);
+  }
+  {
+    ServiceConfig cfg;
+    cfg.allow_anonymous = true;
+    Harness h(cfg);
+    CHECK(h.register_port({}, anon) >= h.base);
+  }
+}
+
+TEST_CASE("service: one client address cannot use up the account's relays", "[pass][service]") {
+  ServiceConfig cfg;
+  cfg.limits.pending_per_source = 2;
+  cfg.limits.relays_per_source = 2;
+  cfg.limits.relays_per_account = 16;
+  Harness h(cfg);
+  auto port = h.register_port();
+  std::vector<int> fds;
+  for (int i = 0; i < 2; ++i) {
+    fds.push_back(tcp_connect_from("127.0.0.7", port));
+    REQUIRE(fds.back() >= 0);
+    REQUIRE(h.notice());
+  }
+  // The third from the same address is reset at once and the owner is told.
+  int third = tcp_connect_from("127.0.0.7", port);
+  REQUIRE(third >= 0);
+  CHECK(sees_eof(third, 3s));
+  auto rn = h.notice(2s);
+  REQUIRE(rn);
+  CHECK(is_refused_notice(*rn, "source_limit"));
+  // The owner's own client from another address still gets through, end to end.
+  int mine = tcp_connect_from("127.0.0.8", port);
+  REQUIRE(mine >= 0);
+  auto n = h.notice();
+  REQUIRE(n);
+  CHECK(xep0003::parse_query(*xep0003::find_query(*n))->client->ip == "127.0.0.8");
+  h.accept(*n);
+  auto echo = h.collect_and_echo(*n);
+  CHECK(round_trip_echo(mine, "mine") == "mine");
+  echo.join();
+  for (int fd : fds) ::close(fd);
+  ::close(third);
+  ::close(mine);
+}
+
+TEST_CASE("service: strangers at the owner's address cannot displace its rendezvous", "[pass][service]") {
+  Harness h;
+  xep0003::Query reg;
+  reg.token = "";  // token mode, as xnet's client registers
+  auto port = h.register_port(reg);
+  int client = tcp_connect(port);
+  REQUIRE(client >= 0);
+  auto n = h.notice();
+  REQUIRE(n);
+  auto q = *xep0003::parse_query(*xep0003::find_query(*n));
+  // A neighbour behind the same address fills the rendezvous port before the owner answers:
+  // idle connections and wrong tokens.
+  std::vector<int> strangers;
+  for (int i = 0; i < 12; ++i) {
+    int fd = tcp_connect(*q.proxy->port);
+    REQUIRE(fd >= 0);
+    if (i % 3 == 0) write_all(fd, "0123456789abcdef0123456789abcdef", 32);
+    strangers.push_back(fd);
+  }
+  // The owner's collector arrives before its result (the race the early slots exist for).
+  auto echo = h.collect_and_echo(*n);
+  std::this_thread::sleep_for(100ms);
+  h.accept(*n);
+  CHECK(round_trip_echo(client, "owner data") == "owner data");
+  echo.join();
+  // Wrong tokens were closed; the relay went to the owner only.
+  CHECK(sees_eof(strangers[0], 2s));
+  for (int fd : strangers) ::close(fd);
+  ::close(client);
+}
+
+TEST_CASE("service: a gone owner's port is held, refuses at once, and comes back", "[pass][service]") {
+  ServiceConfig cfg;
+  cfg.limits.grace = 2s;
+  Harness h(cfg);
+  auto port = h.register_port();
+  int pending = tcp_connect(port);
+  REQUIRE(pending >= 0);
+  REQUIRE(h.notice());
+  h.on_io([&] { h.svc->on_session_end("alice@localhost/cli"); });
+  CHECK(sees_eof(pending, 1s));  // released at once, not after the accept window
+  ::close(pending);
+  int during = tcp_connect(port);
+  REQUIRE(during >= 0);
+  auto t0 = std::chrono::steady_clock::now();
+  CHECK(sees_eof(during, 2s));
+  CHECK(std::chrono::steady_clock::now() - t0 < 1s);
+  ::close(during);
+  // The owner's new session asks for the port back.
+  server::Origin again{"alice@localhost/new", server::Endpoint{"127.0.0.1", 5003}, true};
+  xep0003::Query reclaim;
+  reclaim.reclaim = port;
+  CHECK(h.register_port(reclaim, again) == port);
+  int c = tcp_connect(port);
+  REQUIRE(c >= 0);
+  auto n = h.notice();
+  REQUIRE(n);
+  CHECK(n->attr_or("to") == "alice@localhost/new");
+  ::close(c);
+  // Not reclaimed: released after the grace period.
+  server::Origin bob{"bob@localhost/b", server::Endpoint{"127.0.0.1", 5004}, true};
+  auto bport = h.register_port({}, bob);
+  h.on_io([&] { h.svc->on_session_end("bob@localhost/b"); });
+  bool released = false;
+  for (int i = 0; i < 100 && !released; ++i) {
+    std::this_thread::sleep_for(50ms);
+    int fd = tcp_connect(bport);
+    released = fd < 0;
+    if (fd >= 0) ::close(fd);
+  }
+  CHECK(released);
+}
+
+TEST_CASE("service: component mode pings owners and frees the ports of silent ones", "[pass][service]") {
+  ServiceConfig cfg;
+  cfg.owner_ping_interval = 200ms;
+  cfg.limits.grace = 0ms;
+  Harness h(cfg);
+  server::Origin remote{"carol@example.net/c", std::nullopt, false};
+  server::Origin quiet{"dave@example.net/d", std::nullopt, false};
+  auto port = h.register_port({}, remote);
+  auto qport = h.register_port({}, quiet);
+  // carol answers every ping; dave does not.
+  for (int round = 0; round < 3; ++round) {
+    auto ping = h.host.take([](const xml::Element& e) {
+      return e.attr_or("type") == "get" && e.attr_or("to") == "carol@example.net/c" && e.child("ping", "urn:xmpp:ping");
+    });
+    REQUIRE(ping);
+    xml::Element res("iq", "jabber:client");
+    res.set("type", "result");
+    res.set("id", ping->attr_or("id"));
+    res.set("from", "carol@example.net/c");
+    h.deliver(res, remote);
+  }
+  int c = tcp_connect(port);
+  CHECK(c >= 0);
+  if (c >= 0) ::close(c);
+  CHECK(tcp_connect(qport) == -1);
 }
