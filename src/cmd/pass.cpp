@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <iomanip>
 #include <iostream>
 #include <memory>
 #include <sstream>
@@ -32,6 +33,20 @@ nlohmann::json event_json(const pass::Event& e) {
   if (e.event == "listening") {
     j["expires"] = e.expires ? nlohmann::json(*e.expires) : nlohmann::json(nullptr);
     j["service"] = e.service;
+    if (e.reconnected) {
+      j["reconnected"] = true;
+      j["same_port"] = e.same_port;
+    }
+  }
+  if (e.event == "disconnected") {
+    j["ip"] = e.ip;
+    j["port"] = e.port;
+    j["retry_ms"] = e.retry_ms;
+  }
+  if (e.event == "refused") {
+    j["client_ip"] = e.client_ip;
+    j["client_port"] = e.client_port;
+    j["count"] = e.count;
   }
   if (e.id) {
     j["id"] = e.id;
@@ -51,6 +66,17 @@ std::string event_text(const pass::Event& e) {
   std::ostringstream os;
   if (e.event == "listening") {
     os << util::format_host_port(e.ip, e.port);
+    return os.str();
+  }
+  if (e.event == "disconnected") {
+    os << "disconnected (" << e.reason << "); retrying in " << std::fixed << std::setprecision(1)
+       << static_cast<double>(e.retry_ms) / 1000 << " s";
+    return os.str();
+  }
+  if (e.event == "refused") {
+    os << "refused " << util::format_host_port(e.client_ip, e.client_port) << " (" << e.reason;
+    if (e.count > 1) os << ", " << e.count << " connections";
+    os << ")";
     return os.str();
   }
   if (e.id) {
@@ -88,6 +114,8 @@ struct ListenOptions {
   std::string exec;
   std::vector<std::string> allow;
   std::string port_file;
+  double keepalive = 30;
+  bool no_reconnect = false;
 };
 
 void run_listen(const ListenOptions& o, Output& out) {
@@ -109,6 +137,10 @@ void run_listen(const ListenOptions& o, Output& out) {
   }
   for (const auto& a : o.allow) lo.allow.push_back(unwrap(pass::parse_cidr(a)));
   lo.connect_timeout = std::chrono::milliseconds(static_cast<long long>(o.conn.timeout * 1000));
+  lo.keepalive = std::chrono::milliseconds(static_cast<long long>(o.keepalive * 1000));
+  pass::ReconnectOptions rc;
+  rc.enabled = !o.no_reconnect;
+  rc.attempt_timeout = lo.connect_timeout;
 
   // With stdio as the data path, stdout is the connection: events go to stderr.
   const bool stdio = lo.target == pass::Target::Stdio;
@@ -123,24 +155,19 @@ void run_listen(const ListenOptions& o, Output& out) {
   };
 
   auto cfg = unwrap(resolve_connection(o.conn, out));
-  auto session = unwrap(xmpp::Session::open(cfg, out, deadline_from(o.conn.timeout)));
-  pass::SessionLink<xmpp::Session> link(session);
-  auto listener = unwrap(pass::Listener::open(link, lo, out, deadline_from(o.conn.timeout)));
-  if (!o.port_file.empty()) unwrap(write_port_file(o.port_file, listener->endpoint()));
-  show(listener->endpoint());
-  auto result = listener->run(show, [] { return interrupted(); });
-  if (!result) throw result.error();
-  if (interrupted()) {
-    // Ctrl-C is the normal way to stop a listener: free the port, then exit 0.
-    auto closed = listener->close(deadline_from(std::min(o.conn.timeout, 5.0)));
-    if (!closed) out.warning("could not close the listener: " + closed.error().message);
-    pass::Event e = listener->endpoint();
-    e.event = "listener_closed";
-    e.reason = "interrupted";
-    e.expires.reset();
+  pass::Connect connect = [&](Deadline d) -> Result<std::unique_ptr<pass::Link>> {
+    auto session = xmpp::Session::open(cfg, out, d);
+    if (!session) return fail(session.error());
+    return std::make_unique<pass::OwningSessionLink<xmpp::Session>>(
+        std::make_unique<xmpp::Session>(std::move(*session)));
+  };
+  auto on_event = [&](const pass::Event& e) {
+    // Scripts poll --port-file: it names the current endpoint, also after a reconnect.
+    if (e.event == "listening" && !o.port_file.empty()) unwrap(write_port_file(o.port_file, e));
     show(e);
-  }
-  session.close();
+  };
+  unwrap(pass::run_listen(connect, lo, rc, out, on_event, [] { return interrupted(); },
+                          lo.connect_timeout));
 }
 
 struct CloseOptions {
@@ -213,6 +240,23 @@ void add_pass_serve_options(CLI::App& serve, PassServeOptions& o) {
   serve.add_option("--pass-bandwidth", o.bandwidth, "Bytes per second per account over all its relays (default: no cap)")
       ->group(g)
       ->type_name("BYTES");
+  serve.add_option("--pass-relays-per-source", o.relays_per_source,
+                   "Concurrent relayed connections from one client address, pending ones included (default 8)")
+      ->group(g)
+      ->check(CLI::Range(std::size_t{1}, std::size_t{100000}))
+      ->type_name("N");
+  serve.add_option("--pass-pending-per-source", o.pending_per_source,
+                   "Connections from one client address waiting for their owners (default 8)")
+      ->group(g)
+      ->check(CLI::Range(std::size_t{1}, std::size_t{100000}))
+      ->type_name("N");
+  serve.add_option("--pass-grace", o.grace,
+                   "Seconds a port is kept for its account after the owner's session dropped (default 120, 0 = none)")
+      ->group(g)
+      ->check(CLI::Range(0.0, 86400.0))
+      ->type_name("SECONDS");
+  serve.add_flag("--pass-anonymous", o.anonymous, "Let anonymous (SASL ANONYMOUS) sessions rent ports")
+      ->group(g);
   serve.add_option("--pass-max-expire", o.max_expire,
                    "Longest lifetime of a public port in seconds; also the default (default: none)")
       ->group(g)
@@ -243,6 +287,10 @@ std::unique_ptr<server::Service> make_pass_service(const PassServeOptions& o, co
   c.limits.relays_total = o.relays_total;
   c.limits.accept_window = std::chrono::milliseconds(static_cast<long long>(o.accept_window * 1000));
   c.limits.max_expire = o.max_expire;
+  c.limits.relays_per_source = o.relays_per_source;
+  c.limits.pending_per_source = o.pending_per_source;
+  c.limits.grace = std::chrono::milliseconds(static_cast<long long>(o.grace * 1000));
+  c.allow_anonymous = o.anonymous;
   c.bandwidth = o.bandwidth;
   return std::make_unique<pass::PassService>(
       c, [&log](std::string_view name, const nlohmann::json& fields) { log.event(name, fields); });
@@ -272,8 +320,15 @@ void register_pass(CLI::App& app, Output& out) {
   listen->add_option("--allow", lo->allow,
                      "Accept only clients from ADDR[/PREFIX] (repeatable); others are denied")
       ->type_name("ADDR[/PREFIX]");
-  listen->add_option("--port-file", lo->port_file, "Write the public endpoint (IP:PORT) to FILE")
+  listen->add_option("--port-file", lo->port_file,
+                     "Write the public endpoint (IP:PORT) to FILE (rewritten after a reconnect)")
       ->type_name("FILE");
+  listen->add_option("--keepalive", lo->keepalive,
+                     "Ping the server every SECONDS; no answer within SECONDS = dead link (default 30, 0 = off)")
+      ->type_name("SECONDS")
+      ->check(CLI::Range(0.0, 3600.0));
+  listen->add_flag("--no-reconnect", lo->no_reconnect,
+                   "Exit when the link is lost instead of reconnecting");
   listen->callback([lo, &out] {
     apply_account_defaults(lo->conn, out);
     run_listen(*lo, out);

@@ -30,6 +30,10 @@ struct PassServeOptions {
   double accept_window = 10.0;  ///< seconds
   std::uint64_t bandwidth = 0;  ///< bytes/s per account (0 = unlimited)
   std::uint64_t max_expire = 0; ///< seconds (0 = unlimited)
+  bool anonymous = false;       ///< let SASL ANONYMOUS sessions rent ports
+  std::size_t relays_per_source = 8;
+  std::size_t pending_per_source = 8;
+  double grace = 120.0;         ///< seconds a gone owner's ports are kept for its reconnect
 };
 
 /// Declare the --pass-* options on serve (group "PASS relay (XEP-0003)").

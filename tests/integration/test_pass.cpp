@@ -14,6 +14,7 @@
 #include <fstream>
 #include <future>
 #include <random>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -79,6 +80,7 @@ class Listen {
   std::string endpoint() const { return ip_ + ":" + std::to_string(port_); }
   Process& process() { return *proc_; }
   std::string err() const { return read_file(dir_.path() / "stderr"); }
+  std::string port_file() const { return read_file(dir_.path() / "endpoint"); }
 
   std::vector<json> events() const {
     std::vector<json> out;
@@ -136,6 +138,39 @@ bool refused_within(std::uint16_t port, std::chrono::milliseconds budget) {
 
 auto is_event(const std::string& name) {
   return [name](const json& j) { return j["event"] == name; };
+}
+
+}  // namespace
+
+namespace {
+
+int tcp_connect_from(const char* src, std::uint16_t port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in s{};
+  s.sin_family = AF_INET;
+  inet_pton(AF_INET, src, &s.sin_addr);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&s), sizeof s) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+/// One relayed round trip through the public port: the far end is an echo server.
+bool relays(std::uint16_t port, const std::string& data = "ping through the tunnel") {
+  int c = tcp_connect(port);
+  if (c < 0) return false;
+  auto back = round_trip(c, data);
+  ::close(c);
+  return back == data;
 }
 
 }  // namespace
@@ -383,7 +418,7 @@ TEST_CASE("pass: the per-account bandwidth cap holds", "[integration][pass]") {
 
 TEST_CASE("pass: Ctrl-C closes the port and exits 0, a killed owner's port closes too",
           "[integration][pass]") {
-  ServeFixture serve(serve_options());
+  ServeFixture serve(serve_options({"--pass-grace", "2"}));
   Server s{serve.server(), serve.cert()};
   EchoServer echo;
   {
@@ -448,6 +483,7 @@ TEST_CASE("pass: --exec runs a process per connection", "[integration][pass]") {
   auto closed = l.wait_event(is_event("closed"));
   REQUIRE(closed);
   CHECK((*closed)["reason"] == "exit 0");
+  CHECK((*closed)["client_port"].get<int>() > 0);
 }
 
 TEST_CASE("pass: bad options are usage errors", "[integration][pass]") {
@@ -473,7 +509,7 @@ TEST_CASE("pass: component mode behind a real Prosody", "[integration][pass][pro
                                 "pass.localhost", "--router", "127.0.0.1:" + std::to_string(prosody.component_port()),
                                 "--port-file", (dir / "ready").string(), "--pass-range",
                                 std::to_string(base) + "-" + std::to_string(base + 99), "--pass-public-ip",
-                                "127.0.0.1"};
+                                "127.0.0.1", "--pass-grace", "1"};
   Process::Options o;
   o.env["XNET_COMPONENT_SECRET"] = "component-secret";
   o.env["XDG_CONFIG_HOME"] = (dir / "config").string();
@@ -502,4 +538,196 @@ TEST_CASE("pass: component mode behind a real Prosody", "[integration][pass][pro
   REQUIRE(rc);
   CHECK(*rc == 0);
   CHECK(refused_within(l.port(), 5s));
+  // An owner that leaves without closing (killed): Prosody tells the component (the listener
+  // sent initial and directed presence), which frees the port after its grace period.
+  Listen k(s, "alice", {"--forward", echo.target(), "--service", "pass.localhost"});
+  REQUIRE(relays(k.port()));
+  k.process().signal(SIGKILL);
+  (void)k.process().wait(5s);
+  CHECK(refused_within(k.port(), 10s));
+  CHECK(read_file(dir / "err").find("pass_held") != std::string::npos);
+  CHECK(read_file(dir / "err").find("grace_over") != std::string::npos);
+}
+
+TEST_CASE("pass: --exec children get no secrets and no descriptors but stdio", "[integration][pass]") {
+  ServeFixture serve(serve_options());
+  Server s{serve.server(), serve.cert()};
+  Listen l(s, "alice", {"--exec", "env; echo FDS; ls -l /proc/self/fd"});
+  int c = tcp_connect(l.port());
+  REQUIRE(c >= 0);
+  ::shutdown(c, SHUT_WR);
+  auto out = read_until_eof(c, 1 << 20, 10s);
+  ::close(c);
+  INFO(out);
+  CHECK(out.find("TCPREMOTEIP=127.0.0.1") != std::string::npos);
+  CHECK(out.find(kPassword) == std::string::npos);
+  CHECK(out.find("XNET_") == std::string::npos);
+  auto fds = out.substr(out.find("FDS"));
+  std::istringstream in(fds);
+  std::string line;
+  std::set<std::string> open;
+  while (std::getline(in, line)) {
+    // "lr-x------ 1 root root 64 Nov 30 22:20 3 -> /proc/12168/fd": ls's own directory aside,
+    // only 0, 1 and 2 may be open.
+    auto arrow = line.find(" -> ");
+    if (arrow == std::string::npos) continue;
+    auto target = line.substr(arrow + 4);
+    auto name_end = arrow;
+    auto name_start = line.rfind(' ', name_end - 1) + 1;
+    auto fd = line.substr(name_start, name_end - name_start);
+    if (target.rfind("/proc/", 0) == 0 && target.size() > 3 && target.substr(target.size() - 3) == "/fd") continue;
+    open.insert(fd);
+  }
+  CHECK(open == std::set<std::string>{"0", "1", "2"});
+}
+
+TEST_CASE("pass: anonymous sessions may not rent ports unless serve allows it", "[integration][pass]") {
+  for (bool allow : {false, true}) {
+    std::vector<std::string> extra{"--anonymous"};
+    if (allow) extra.push_back("--pass-anonymous");
+    ServeFixture serve(serve_options(extra));
+    auto r = run_xnet({"--json", "pass", "listen", "--jid", "localhost", "--server", serve.server(), "--ca-file",
+                       serve.cert(), "--forward", "127.0.0.1:9", "--oneshot", "--no-reconnect", "--timeout", "5"},
+                      {}, std::nullopt, allow ? std::chrono::milliseconds(1500) : std::chrono::milliseconds(15000));
+    INFO(r.out << r.err);
+    if (!allow) {
+      CHECK(r.exit_code == 77);
+      CHECK(r.json()["error"]["stanza_error"]["condition"] == "forbidden");
+    } else {
+      CHECK(r.out.find("\"listening\"") != std::string::npos);
+    }
+  }
+}
+
+TEST_CASE("pass: a listener survives 3x the relay's idle timeout and still relays", "[integration][pass]") {
+  ServeFixture serve(serve_options({"--idle-timeout", "2"}));
+  Server s{serve.server(), serve.cert()};
+  EchoServer echo;
+  Listen l(s, "alice", {"--forward", echo.target(), "--keepalive", "0.5"});
+  std::this_thread::sleep_for(6500ms);
+  REQUIRE_FALSE(l.process().wait(0ms));
+  CHECK(relays(l.port()));
+  CHECK_FALSE(l.wait_event(is_event("disconnected"), 0ms));
+}
+
+TEST_CASE("pass: a frozen relay is detected within twice the keepalive, then the port comes back",
+          "[integration][pass]") {
+  ServeFixture serve(serve_options());
+  Server s{serve.server(), serve.cert()};
+  EchoServer echo;
+  Listen l(s, "alice", {"--forward", echo.target(), "--keepalive", "1", "--timeout", "2"});
+  REQUIRE(relays(l.port()));
+  auto t0 = std::chrono::steady_clock::now();
+  serve.process().signal(SIGSTOP);
+  auto d = l.wait_event(is_event("disconnected"), 10s);
+  auto took = std::chrono::steady_clock::now() - t0;
+  serve.process().signal(SIGCONT);
+  REQUIRE(d);
+  CHECK(took < 3s);  // documented bound: 2 x --keepalive (+ one loop step)
+  CHECK((*d)["port"] == l.port());
+  auto back = l.wait_event([](const json& j) { return j["event"] == "listening" && j.contains("reconnected"); }, 30s);
+  INFO(l.err());
+  REQUIRE(back);
+  CHECK((*back)["same_port"] == true);  // reclaimed from the stale session
+  CHECK((*back)["port"] == l.port());
+  CHECK(relays(l.port()));
+}
+
+TEST_CASE("pass: the relay restarts and the listener comes back by itself", "[integration][pass]") {
+  auto opts = serve_options();
+  auto range = opts.extra_args;  // --pass-range FIRST-LAST
+  auto serve = std::make_unique<ServeFixture>(opts);
+  auto port = serve->c2s_port();
+  // Keep the state (accounts, certificate) across the restart.
+  TempDir keep("xnet-pass-restart");
+  std::filesystem::copy(serve->state_dir(), keep / "state", std::filesystem::copy_options::recursive);
+  Server s{serve->server(), (keep / "state" / "cert.pem").string()};
+  EchoServer echo;
+  Listen l(s, "alice", {"--forward", echo.target(), "--keepalive", "1", "--timeout", "2"});
+  REQUIRE(relays(l.port()));
+  serve->stop();
+  serve.reset();
+  REQUIRE(l.wait_event(is_event("disconnected"), 10s));
+  std::vector<std::string> argv{xnet_binary(), "serve", "--state-dir", (keep / "state").string(), "--listen",
+                                "127.0.0.1", "--port", std::to_string(port), "--tls-port", "0", "--port-file",
+                                (keep / "ports.json").string()};
+  argv.insert(argv.end(), range.begin(), range.end());
+  Process::Options po;
+  po.stderr_file = keep / "err";
+  po.stdout_file = keep / "out";
+  po.env["XDG_CONFIG_HOME"] = (keep / "config").string();
+  Process again(argv, po);
+  REQUIRE(wait_for_file(keep / "ports.json", 15s));
+  auto back = l.wait_event([](const json& j) { return j["event"] == "listening" && j.contains("reconnected"); }, 40s);
+  INFO(l.err() << read_file(keep / "err") << read_file(keep / "out"));
+  for (auto& e : l.events()) UNSCOPED_INFO(e.dump());
+  REQUIRE(back);
+  auto now = (*back)["port"].get<std::uint16_t>();
+  // The port file follows the new endpoint.
+  CHECK(l.port_file() == "127.0.0.1:" + std::to_string(now) + "\n");
+  CHECK(relays(now));
+  again.stop();
+}
+
+TEST_CASE("pass: Ctrl-C without a confirmed close does not exit 0", "[integration][pass]") {
+  ServeFixture serve(serve_options());
+  Server s{serve.server(), serve.cert()};
+  EchoServer echo;
+  Listen l(s, "alice", {"--forward", echo.target(), "--keepalive", "30", "--timeout", "2"});
+  serve.process().signal(SIGSTOP);
+  l.process().signal(SIGINT);
+  auto rc = l.process().wait(15s);
+  serve.process().signal(SIGCONT);
+  REQUIRE(rc);
+  CHECK(*rc != 0);
+  CHECK(*rc == 75);
+}
+
+TEST_CASE("pass: idle connections from one address leave the owner's clients working", "[integration][pass]") {
+  ServeFixture serve(serve_options({"--pass-relays-per-source", "4", "--pass-relays-per-account", "16"}));
+  Server s{serve.server(), serve.cert()};
+  EchoServer echo;
+  Listen l(s, "alice", {"--forward", echo.target()});
+  // An outsider opens 32 idle connections from 127.0.0.2.
+  std::vector<int> idle;
+  for (int i = 0; i < 32; ++i) {
+    int fd = tcp_connect_from("127.0.0.2", l.port());
+    if (fd >= 0) idle.push_back(fd);
+  }
+  auto refused = l.wait_event(is_event("refused"), 10s);
+  REQUIRE(refused);
+  CHECK((*refused)["reason"] == "source_limit");
+  CHECK((*refused)["client_ip"] == "127.0.0.2");
+  for (int i = 0; i < 3; ++i) CHECK(relays(l.port(), "owner's client " + std::to_string(i)));
+  for (int fd : idle) ::close(fd);
+}
+
+TEST_CASE("pass: a neighbour at the owner's address cannot break its rendezvous", "[integration][pass]") {
+  auto opts = serve_options();
+  ServeFixture serve(opts);
+  Server s{serve.server(), serve.cert()};
+  EchoServer echo;
+  Listen l(s, "alice", {"--forward", echo.target()});
+  auto range = opts.extra_args[1];
+  auto first = std::stoi(range.substr(0, range.find('-')));
+  auto last = std::stoi(range.substr(range.find('-') + 1));
+  // The neighbour (same address as the owner: 127.0.0.1) keeps connecting to every port of the
+  // range, holding what it gets, so early slots of each rendezvous port fill with strangers.
+  std::atomic<bool> stop{false};
+  std::vector<int> held;
+  std::thread neighbour([&] {
+    while (!stop) {
+      for (int p = first; p <= last && !stop; ++p) {
+        if (p == l.port()) continue;
+        int fd = tcp_connect(static_cast<std::uint16_t>(p));
+        if (fd >= 0) held.push_back(fd);
+      }
+    }
+  });
+  int ok = 0;
+  for (int i = 0; i < 3; ++i) ok += relays(l.port(), "run " + std::to_string(i)) ? 1 : 0;
+  stop = true;
+  neighbour.join();
+  for (int fd : held) ::close(fd);
+  CHECK(ok == 3);
 }

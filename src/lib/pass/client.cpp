@@ -7,7 +7,9 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -18,6 +20,8 @@
 #include <deque>
 #include <map>
 #include <mutex>
+#include <random>
+#include <sstream>
 #include <thread>
 
 #include <asio/executor_work_guard.hpp>
@@ -25,6 +29,8 @@
 #include <asio/post.hpp>
 
 #include "pass/relay.hpp"
+
+extern char** environ;
 
 namespace xnet::pass {
 namespace {
@@ -76,6 +82,20 @@ int connect_tcp(const std::string& host, std::uint16_t port, std::chrono::millis
     fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
   }
   return fd;
+}
+
+// The --exec child's environment: ours without XNET_* (passwords, secrets), plus the ucspi-tcp
+// variables that name the remote client.
+std::vector<std::string> child_environment(const std::string& client_ip, std::uint16_t client_port) {
+  std::vector<std::string> env;
+  for (char** e = environ; e && *e; ++e) {
+    std::string_view v(*e);
+    if (v.rfind("XNET_", 0) == 0 || v.rfind("TCPREMOTE", 0) == 0) continue;
+    env.emplace_back(v);
+  }
+  env.push_back("TCPREMOTEIP=" + client_ip);
+  env.push_back("TCPREMOTEPORT=" + std::to_string(client_port));
+  return env;
 }
 
 bool write_all(int fd, std::string_view data) {
@@ -146,7 +166,7 @@ std::string default_service(std::string_view jid) {
 // --- listener -------------------------------------------------------------------------------
 
 struct Listener::Impl {
-  Impl(Link& l, ListenOptions opts, Trace& t) : link(l), o(std::move(opts)), trace(t) {}
+  Impl(Link& l, ListenOptions opts, Trace& t) : link(&l), o(std::move(opts)), trace(t) {}
   ~Impl() {
     guard.reset();
     io.stop();
@@ -161,9 +181,10 @@ struct Listener::Impl {
     std::uint64_t id;
     Clock::time_point started;
     std::string client_ip;
+    std::uint16_t client_port = 0;
   };
 
-  Link& link;
+  Link* link;
   ListenOptions o;
   Trace& trace;
   Event ep;
@@ -180,18 +201,118 @@ struct Listener::Impl {
   bool stdio_taken = false;
   bool stdio_done = false;
   std::vector<Event> pending_events;  // produced while handling a stanza
+  // Keepalive (XEP-0199 to the server): one ping in flight at a time.
+  std::string ping_id;
+  Clock::time_point ping_sent{};
+  std::uint64_t ping_seq = 0;
+
+  // Ping the server every o.keepalive; a ping unanswered for o.keepalive means the link is
+  // dead (a frozen relay, a NAT that lost its mapping: TCP alone would wait for minutes).
+  Result<void> keepalive(Clock::time_point now) {
+    if (o.keepalive.count() <= 0) return {};
+    if (!ping_id.empty()) {
+      if (now - ping_sent < o.keepalive) return {};
+      auto secs = std::chrono::duration<double>(o.keepalive).count();
+      std::ostringstream msg;
+      msg << "dead link: no answer to a keepalive ping within " << secs << " s";
+      return fail(Category::Timeout, msg.str());
+    }
+    if (now - ping_sent < o.keepalive) return {};
+    ping_id = "pass-ping-" + std::to_string(++ping_seq);
+    ping_sent = now;
+    xml::Element iq("iq", "jabber:client");
+    iq.set("type", "get");
+    iq.set("id", ping_id);
+    auto jid = link->bound_jid();
+    auto at = jid.find('@');
+    auto domain = jid.substr(at == std::string::npos ? 0 : at + 1);
+    iq.set("to", domain.substr(0, domain.find('/')));
+    iq.add("ping", "urn:xmpp:ping");
+    link->send(iq);
+    return {};
+  }
+
+  // Flush events of the relay thread and of reaped children to on_event.
+  void flush(const std::function<void(const Event&)>& on_event) {
+    reap();
+    {
+      std::lock_guard lock(mu);
+      while (!queue.empty()) {
+        pending_events.push_back(std::move(queue.front()));
+        queue.pop_front();
+      }
+    }
+    for (auto& e : pending_events) {
+      if (e.event == "closed" && o.target == Target::Stdio && stdio_taken) stdio_done = true;
+      on_event(e);
+    }
+    pending_events.clear();
+  }
+
+  Result<xml::Element> register_query(Deadline deadline, std::optional<std::uint16_t> reclaim) {
+    xep0003::Query q;
+    if (o.expire) {
+      q.expire = true;
+      q.expire_seconds = *o.expire;
+    }
+    q.oneshot = o.oneshot;
+    q.token = "";  // xnet extension: every collector of ours presents the notice's token
+    q.reclaim = reclaim;
+    trace.progress(1, "pass: registering with " + service);
+    auto r = link->request(xep0003::make_iq("set", "", "", service, q), deadline);
+    if (!r) {
+      Error e = r.error();
+      if (e.stanza && xep0003::is_retry_later(*e.stanza)) {
+        e.category = Category::Timeout;  // temporary: 75
+        e.hint = "the PASS service has no free port for this account; try again later";
+      } else if (e.stanza && e.stanza->condition == "forbidden") {
+        e.category = Category::Auth;
+        e.hint = service + " lets only registered accounts rent ports";
+      } else if (e.stanza && e.stanza->condition == "service-unavailable") {
+        e.category = Category::NotSupported;
+        e.hint = service + " does not offer PASS (XEP-0003); pick one with --service";
+      }
+      e.message = "registration with " + service + " failed: " + e.message;
+      return fail(std::move(e));
+    }
+    const auto* qe = xep0003::find_query(*r);
+    if (!qe) return fail(Category::Protocol, service + " answered the registration without a PASS query");
+    auto res = xep0003::parse_query(*qe);
+    if (!res) return fail(Category::Protocol, service + ": " + res.error().message);
+    if (!res->server || !res->server->port)
+      return fail(Category::Protocol, service + " answered the registration without <server port=…/>");
+    ep.event = "listening";
+    ep.ip = res->server->ip;
+    ep.port = *res->server->port;
+    ep.expires = o.expire;
+    ep.service = service;
+    // Initial presence (priority -1: no messages for the bare JID come here), then directed
+    // presence: the router (component mode) then tells the service when this session ends,
+    // so the port is freed even if this process dies without sending close.
+    xml::Element initial("presence", "jabber:client");
+    initial.add("priority").set_text("-1");
+    link->send(initial);
+    xml::Element presence("presence", "jabber:client");
+    presence.set("to", service);
+    link->send(presence);
+    ping_id.clear();
+    ping_sent = Clock::now();
+    auto* self = this;
+    link->on_stanza([self](const xml::Element& st) { return self->handle(st); });
+    return *r;
+  }
 
   void emit(Event e) { pending_events.push_back(std::move(e)); }
 
   void ack(const xml::Element& iq, const xep0003::Query& q = {}) {
-    link.send(xep0003::make_iq("result", iq.attr_or("id"), "", iq.attr_or("from"), q));
+    link->send(xep0003::make_iq("result", iq.attr_or("id"), "", iq.attr_or("from"), q));
   }
 
   void deny(const xml::Element& iq, xep0003::PassError why, const Event& base,
             std::string reason) {
     auto r = xep0003::make_error_reply(iq, why);
     r.erase("from");
-    link.send(r);
+    link->send(r);
     Event e = base;
     e.event = "denied";
     e.reason = std::move(reason);
@@ -199,17 +320,33 @@ struct Listener::Impl {
   }
 
   bool handle(const xml::Element& st) {
+    if (st.name == "iq" && !ping_id.empty() && st.attr_or("id") == ping_id &&
+        (st.attr_or("type") == "result" || st.attr_or("type") == "error")) {
+      ping_id.clear();  // any answer, even an error, proves the link is alive
+      return true;
+    }
     if (st.name != "iq" || st.attr_or("type") != "set") return false;
     if (bare(st.attr_or("from")) != bare(service)) return false;  // notices come from the service only
     const auto* qe = xep0003::find_query(st);
     if (!qe) return false;
     auto q = xep0003::parse_query(*qe);
     if (!q) {
-      link.send(xep0003::make_error_reply(st, xep0003::PassError::BadRequest, q.error().message));
+      link->send(xep0003::make_error_reply(st, xep0003::PassError::BadRequest, q.error().message));
       return true;
     }
     switch (xep0003::classify("set", *q, true)) {
       case xep0003::Kind::Incoming: on_incoming(st, *q); return true;
+      case xep0003::Kind::Refused: {
+        ack(st);
+        Event e;
+        e.event = "refused";
+        e.client_ip = q->client->ip;
+        e.client_port = q->client->port.value_or(0);
+        e.reason = *q->refused;
+        e.count = q->refused_count;
+        emit(std::move(e));
+        return true;
+      }
       case xep0003::Kind::ExpireNotice:
       case xep0003::Kind::OneshotNotice:
       case xep0003::Kind::CloseNotice: {
@@ -299,13 +436,28 @@ struct Listener::Impl {
   }
 
   void start_child(int sock, const Event& base) {
+    // Everything the child needs is built before fork(): after it only async-signal-safe calls.
+    auto env = child_environment(base.client_ip, base.client_port);
+    std::vector<char*> envp;
+    for (auto& v : env) envp.push_back(v.data());
+    envp.push_back(nullptr);
+    const char* argv[] = {"sh", "-c", o.exec_command.c_str(), nullptr};
     pid_t pid = ::fork();
     if (pid == 0) {
-      ::dup2(sock, 0);
-      ::dup2(sock, 1);
-      if (sock > 1) ::close(sock);
+      // The child is the remote client's: it gets the connection as stdin/stdout, our stderr,
+      // and nothing else (not the XMPP socket, not the relay's pipes or sockets).
+      int fd = sock;
+      if (fd <= 2) fd = ::fcntl(sock, F_DUPFD, 3);
+      ::dup2(fd, 0);
+      ::dup2(fd, 1);
+      if (::syscall(SYS_close_range, 3U, ~0U, 0U) != 0) {
+        for (int i = 3, n = static_cast<int>(::sysconf(_SC_OPEN_MAX)); i < n; ++i) ::close(i);
+      }
       ::signal(SIGPIPE, SIG_DFL);
-      ::execl("/bin/sh", "sh", "-c", o.exec_command.c_str(), static_cast<char*>(nullptr));
+      sigset_t none;
+      sigemptyset(&none);
+      ::sigprocmask(SIG_SETMASK, &none, nullptr);
+      ::execve("/bin/sh", const_cast<char* const*>(argv), envp.data());
       ::_exit(127);
     }
     ::close(sock);
@@ -316,7 +468,7 @@ struct Listener::Impl {
       emit(std::move(e));
       return;
     }
-    children[pid] = Child{base.id, Clock::now(), base.client_ip};
+    children[pid] = Child{base.id, Clock::now(), base.client_ip, base.client_port};
   }
 
   void reap() {
@@ -327,6 +479,7 @@ struct Listener::Impl {
         e.event = "closed";
         e.id = it->second.id;
         e.client_ip = it->second.client_ip;
+        e.client_port = it->second.client_port;
         e.reason = WIFEXITED(status) ? "exit " + std::to_string(WEXITSTATUS(status))
                                      : "signal " + std::to_string(WTERMSIG(status));
         e.duration_ms =
@@ -353,78 +506,48 @@ Result<std::unique_ptr<Listener>> Listener::open(Link& link, ListenOptions o, Tr
   if (o.target == Target::Stdio) o.oneshot = true;
   auto impl = std::make_unique<Impl>(link, o, trace);
   impl->service = o.service.empty() ? default_service(link.bound_jid()) : o.service;
-  xep0003::Query q;
-  if (o.expire) {
-    q.expire = true;
-    q.expire_seconds = *o.expire;
-  }
-  q.oneshot = o.oneshot;
-  trace.progress(1, "pass: registering with " + impl->service);
-  auto r = link.request(xep0003::make_iq("set", "", "", impl->service, q), deadline);
-  if (!r) {
-    Error e = r.error();
-    if (e.stanza && xep0003::is_retry_later(*e.stanza)) {
-      e.category = Category::Timeout;  // temporary: 75
-      e.hint = "the PASS service has no free port for this account; try again later";
-    } else if (e.stanza && e.stanza->condition == "service-unavailable") {
-      e.category = Category::NotSupported;
-      e.hint = impl->service + " does not offer PASS (XEP-0003); pick one with --service";
-    }
-    e.message = "registration with " + impl->service + " failed: " + e.message;
-    return fail(std::move(e));
-  }
-  const auto* qe = xep0003::find_query(*r);
-  if (!qe) return fail(Category::Protocol, impl->service + " answered the registration without a PASS query");
-  auto res = xep0003::parse_query(*qe);
-  if (!res) return fail(Category::Protocol, impl->service + ": " + res.error().message);
-  if (!res->server || !res->server->port)
-    return fail(Category::Protocol, impl->service + " answered the registration without <server port=…/>");
-  impl->ep.event = "listening";
-  impl->ep.ip = res->server->ip;
-  impl->ep.port = *res->server->port;
-  impl->ep.expires = o.expire;
-  impl->ep.service = impl->service;
-  // Directed presence: a router (component mode) then tells the service when this session ends,
-  // so the port is freed even if this process dies without sending close.
-  xml::Element presence("presence", "jabber:client");
-  presence.set("to", impl->service);
-  link.send(presence);
+  if (auto r = impl->register_query(deadline, std::nullopt); !r) return fail(r.error());
   auto* raw = impl.get();
-  link.on_stanza([raw](const xml::Element& st) { return raw->handle(st); });
   impl->io_thread = std::thread([raw] { raw->io.run(); });
   return std::unique_ptr<Listener>(new Listener(std::move(impl)));
 }
 
 const Event& Listener::endpoint() const { return impl_->ep; }
 
+bool Listener::finished() const { return impl_->finished; }
+
+Result<void> Listener::reattach(Link& link, Deadline deadline) {
+  auto& m = *impl_;
+  m.link = &link;
+  auto r = m.register_query(deadline, m.ep.port);
+  if (!r) return fail(r.error());
+  return {};
+}
+
+void Listener::idle(const std::function<void(const Event&)>& on_event,
+                    std::chrono::milliseconds max_wait) {
+  impl_->flush(on_event);
+  std::this_thread::sleep_for(max_wait);
+  impl_->flush(on_event);
+}
+
 Result<void> Listener::run(const std::function<void(const Event&)>& on_event,
                            const std::function<bool()>& stop) {
   auto& m = *impl_;
   for (;;) {
-    auto r = m.link.poll(std::chrono::milliseconds(50));
-    m.reap();
-    {
-      std::lock_guard lock(m.mu);
-      while (!m.queue.empty()) {
-        m.pending_events.push_back(std::move(m.queue.front()));
-        m.queue.pop_front();
-      }
-    }
-    for (auto& e : m.pending_events) {
-      if (e.event == "closed" && m.o.target == Target::Stdio && m.stdio_taken) m.stdio_done = true;
-      on_event(e);
-    }
-    m.pending_events.clear();
+    auto r = m.link->poll(std::chrono::milliseconds(50));
+    m.flush(on_event);
     if (!r && r.error().category == Category::Interrupted && stop()) break;
+    if (r) r = m.keepalive(Clock::now());
     if (!r) {
-      m.link.on_stanza({});
+      m.link->on_stanza({});
       return fail(r.error());
     }
     const bool idle = m.active == 0 && m.children.empty();
     if ((m.finished && idle) || m.stdio_done) break;
     if (stop()) break;
   }
-  m.link.on_stanza({});
+  m.link->on_stanza({});
   return {};
 }
 
@@ -439,19 +562,19 @@ Result<void> Listener::close(Deadline deadline) {
   q.proxy = xep0003::Endpoint{m.ep.ip, m.ep.port};
   const std::string id = "pass-close-" + std::to_string(m.ep.port);
   std::optional<xml::Element> reply;
-  m.link.on_stanza([&](const xml::Element& st) {
+  m.link->on_stanza([&](const xml::Element& st) {
     if (st.name == "iq" && st.attr_or("id") == id) {
       reply = st;
       return true;
     }
     return m.handle(st);
   });
-  m.link.send(xep0003::make_iq("set", id, "", m.service, q));
+  m.link->send(xep0003::make_iq("set", id, "", m.service, q));
   while (!reply && !deadline.expired()) {
-    auto r = m.link.poll(std::chrono::milliseconds(50));
+    auto r = m.link->poll(std::chrono::milliseconds(50));
     if (!r && r.error().category != Category::Interrupted) break;
   }
-  m.link.on_stanza({});
+  m.link->on_stanza({});
   if (!reply) return fail(Category::Timeout, "no answer to the close control from " + m.service);
   if (reply->attr_or("type") == "error") {
     auto e = xep0003::parse_error(*reply);
@@ -460,6 +583,107 @@ Result<void> Listener::close(Deadline deadline) {
     return fail(std::move(err));
   }
   return {};
+}
+
+namespace {
+
+// A lost link is worth another try; a refusal of who we are or what we asked is not.
+bool retryable(const Error& e) {
+  switch (e.category) {
+    case Category::Auth:
+    case Category::Usage:
+    case Category::Config:
+    case Category::NotSupported:
+    case Category::Interrupted: return false;
+    default: return true;
+  }
+}
+
+}  // namespace
+
+Result<void> run_listen(const Connect& connect, ListenOptions o, const ReconnectOptions& rc,
+                        Trace& trace, const std::function<void(const Event&)>& on_event,
+                        const std::function<bool()>& stop, std::chrono::milliseconds timeout) {
+  auto link = connect(Deadline::in(timeout));
+  if (!link) return fail(link.error());
+  auto listener = Listener::open(**link, o, trace, Deadline::in(timeout));
+  if (!listener) return fail(listener.error());
+  auto& l = **listener;
+  on_event(l.endpoint());
+  std::mt19937_64 rng(std::random_device{}());
+  auto close_on_stop = [&]() -> Result<void> {
+    auto closed = l.close(Deadline::in(std::min(timeout, std::chrono::milliseconds(5000))));
+    if (!closed) {
+      Error e = closed.error();
+      e.message = "interrupted, but the close of " + l.endpoint().ip + ":" +
+                  std::to_string(l.endpoint().port) + " was not confirmed: " + e.message;
+      e.hint = "free it with: xnet pass close " + l.endpoint().ip + ":" + std::to_string(l.endpoint().port);
+      return fail(std::move(e));
+    }
+    Event e = l.endpoint();
+    e.event = "listener_closed";
+    e.reason = "interrupted";
+    e.expires.reset();
+    e.reconnected = false;
+    on_event(e);
+    return {};
+  };
+  for (;;) {
+    auto r = l.run(on_event, stop);
+    if (r) {
+      if (stop() && !l.finished()) return close_on_stop();
+      return {};
+    }
+    if (!rc.enabled || !retryable(r.error()) || l.finished()) return fail(r.error());
+    // Reconnect: back off exponentially with jitter (50-100 % of the step), serving relays and
+    // children meanwhile; the service refuses new clients of this port until we are back.
+    auto step = rc.initial_delay;
+    Error last = r.error();
+    for (;;) {
+      std::uniform_int_distribution<long long> jitter(step.count() / 2, step.count());
+      auto delay = std::chrono::milliseconds(jitter(rng));
+      Event d;
+      d.event = "disconnected";
+      d.ip = l.endpoint().ip;
+      d.port = l.endpoint().port;
+      d.reason = last.message;
+      d.retry_ms = static_cast<std::uint64_t>(delay.count());
+      on_event(d);
+      auto until = Clock::now() + delay;
+      while (Clock::now() < until) {
+        if (stop())
+          return fail(Category::Interrupted,
+                      "interrupted while disconnected from the relay: " + l.endpoint().ip + ":" +
+                          std::to_string(l.endpoint().port) + " is not confirmed closed",
+                      "the relay frees it after its grace period, or: xnet pass close " +
+                          l.endpoint().ip + ":" + std::to_string(l.endpoint().port));
+        l.idle(on_event, std::min<std::chrono::milliseconds>(
+                             std::chrono::milliseconds(50),
+                             std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now())));
+      }
+      step = std::min(step * 2, rc.max_delay);
+      auto fresh = connect(Deadline::in(rc.attempt_timeout));
+      if (!fresh) {
+        if (!retryable(fresh.error())) return fail(fresh.error());
+        last = fresh.error();
+        continue;
+      }
+      const auto old_port = l.endpoint().port;
+      auto again = l.reattach(**fresh, Deadline::in(rc.attempt_timeout));
+      if (!again) {
+        if (!retryable(again.error())) return fail(again.error());
+        last = again.error();
+        continue;
+      }
+      *link = std::move(*fresh);  // the old session goes only now
+      Event e = l.endpoint();
+      e.reconnected = true;
+      e.same_port = e.port == old_port;
+      trace.progress(1, "pass: reconnected" + std::string(e.same_port ? ", same port" : ", new port"));
+      on_event(e);
+      break;
+    }
+  }
 }
 
 Result<void> close_listener(Link& link, const std::string& service, const std::string& ip,

@@ -35,7 +35,7 @@ class Link {
 
 /// Link over any type with xmpp::Session's request/send/on_stanza/poll/info() members.
 template <class S>
-class SessionLink final : public Link {
+class SessionLink : public Link {
  public:
   explicit SessionLink(S& s) : s_(s) {}
   Result<xml::Element> request(xml::Element iq, Deadline d) override {
@@ -48,6 +48,17 @@ class SessionLink final : public Link {
 
  private:
   S& s_;
+};
+
+/// A SessionLink that owns its session (for reconnects: each attempt opens a new one).
+template <class S>
+class OwningSessionLink final : public SessionLink<S> {
+ public:
+  explicit OwningSessionLink(std::unique_ptr<S> s) : SessionLink<S>(*s), owned_(std::move(s)) {}
+  S& session() { return *owned_; }
+
+ private:
+  std::unique_ptr<S> owned_;
 };
 
 /// An address block for --allow: ADDR[/PREFIX], IPv4 or IPv6.
@@ -78,11 +89,24 @@ struct ListenOptions {
   std::string exec_command;
   std::vector<Cidr> allow;  ///< empty = everyone
   std::chrono::milliseconds connect_timeout{5000};  ///< to the proxy and the forward target
+  /// XEP-0199 ping to the server this often; no answer within the same time = dead link
+  /// (so a dead link is noticed within twice this). 0 = no keepalive.
+  std::chrono::milliseconds keepalive{30000};
+};
+
+/// Reconnect policy of run_listen().
+struct ReconnectOptions {
+  bool enabled = true;
+  std::chrono::milliseconds initial_delay{1000};  ///< first back-off (then doubled)
+  std::chrono::milliseconds max_delay{30000};     ///< back-off cap (each delay is jittered 50-100 %)
+  std::chrono::milliseconds attempt_timeout{10000};  ///< login + registration per attempt
 };
 
 /// One line of `pass listen` output.
 struct Event {
-  std::string event;  ///< listening, incoming, accepted, denied, closed, expired, listener_closed
+  /// listening, incoming, accepted, denied, closed, expired, listener_closed, refused,
+  /// disconnected
+  std::string event;
   std::uint64_t id = 0;       ///< connection number (0 for listener events)
   std::string ip;             ///< public endpoint (listener events)
   std::uint16_t port = 0;
@@ -94,6 +118,10 @@ struct Event {
   std::uint64_t bytes_in = 0;   ///< client → local target
   std::uint64_t bytes_out = 0;  ///< local target → client
   double duration_ms = 0;
+  std::uint64_t count = 0;      ///< refused: connections refused since the last notice
+  bool reconnected = false;     ///< listening: after a reconnect
+  bool same_port = false;       ///< listening after a reconnect: the old port came back
+  std::uint64_t retry_ms = 0;   ///< disconnected: delay before the next attempt
 };
 
 /// A registered PASS listener (XEP-0003 §2) and the loop that serves its notices.
@@ -118,12 +146,38 @@ class Listener {
   /// Send the close control for this listener (XEP-0003 §4.3) unless the service closed it.
   Result<void> close(Deadline deadline);
 
+  /// After the link was lost: register again over link, asking for the same port back (xnet
+  /// <reclaim/>); the endpoint becomes the port the service gave (the same one when it still
+  /// held it for this account). Relays already running are kept. Errors as open().
+  Result<void> reattach(Link& link, Deadline deadline);
+
+  /// Between links: reap --exec children and pass on relay events (at most max_wait).
+  void idle(const std::function<void(const Event&)>& on_event, std::chrono::milliseconds max_wait);
+
+  /// True when the listener ended by itself (expired, oneshot used, closed by the service).
+  bool finished() const;
+
   struct Impl;
 
  private:
   explicit Listener(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
+
+/// Opens a new logged-in link before deadline (for run_listen's reconnects).
+using Connect = std::function<Result<std::unique_ptr<Link>>(Deadline)>;
+
+/// `pass listen`: log in with connect, register (options o), report the `listening` event and
+/// every later one through on_event, and serve until the listener ends or stop() returns true.
+/// When the link is lost (including a keepalive that got no answer), reconnect per r with
+/// exponential back-off and jitter, emitting `disconnected` and then `listening` again (with
+/// reconnected set). On stop() the close control is sent: success only when the service
+/// confirmed it (else Timeout, or Interrupted when no link was up). Errors of the first login
+/// and registration are returned as they are; later ones only when not worth retrying (Auth,
+/// Usage, NotSupported, Config).
+Result<void> run_listen(const Connect& connect, ListenOptions o, const ReconnectOptions& r,
+                        Trace& trace, const std::function<void(const Event&)>& on_event,
+                        const std::function<bool()>& stop, std::chrono::milliseconds timeout);
 
 /// Close the listener at ip:port on service (XEP-0003 §4.3). Errors: Remote with the stanza
 /// error (bad-request 400, not-authorized 401, item-not-found 404, not-allowed 405), Timeout.
