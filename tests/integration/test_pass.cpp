@@ -731,3 +731,22 @@ TEST_CASE("pass: a neighbour at the owner's address cannot break its rendezvous"
   for (int fd : held) ::close(fd);
   CHECK(ok == 3);
 }
+
+TEST_CASE("pass: close from a new session frees a port held for a killed owner", "[integration][pass]") {
+  ServeFixture serve(serve_options());  // default grace: the port would stay for 120 s
+  Server s{serve.server(), serve.cert()};
+  EchoServer echo;
+  Listen l(s, "alice", {"--forward", echo.target()});
+  l.process().signal(SIGKILL);
+  (void)l.process().wait(5s);
+  REQUIRE(serve.wait_log("pass_held"));
+  auto r = close_as(s, "alice", l.endpoint());
+  INFO(r.out << r.err);
+  CHECK(r.exit_code == 0);
+  CHECK(r.json()["closed"] == true);
+  CHECK(refused_within(l.port(), 3s));
+  // A second close finds nothing.
+  r = close_as(s, "alice", l.endpoint());
+  CHECK(r.exit_code == 81);
+  CHECK(r.json()["error"]["stanza_error"]["condition"] == "item-not-found");
+}
