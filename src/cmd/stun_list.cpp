@@ -57,8 +57,6 @@ std::string left_text(long long seconds) {
   return past ? "expired " + t + " ago" : "in " + t;
 }
 
-double round3(double v) { return std::round(v * 1000) / 1000; }
-
 nlohmann::json error_json(const Error& e) {
   return {{"category", category_name(e.category)}, {"message", e.message}, {"exit_code", exit_code(e.category)}};
 }
@@ -68,13 +66,13 @@ nlohmann::json probe_json(const stun::ProbeResult& p) {
   auto addr = [](const std::optional<stun::Address>& a) { return a ? json(a->to_string()) : json(nullptr); };
   return {{"ok", p.ok()},
           {"reachable", p.reachable},
-          {"rtt_ms", p.rtt_ms ? json(round3(*p.rtt_ms)) : json(nullptr)},
+          {"rtt_ms", p.rtt_ms ? json(round_ms(*p.rtt_ms)) : json(nullptr)},
           {"requests_sent", p.sends},
           {"server_address", addr(p.server_address)},
           {"mapped_address", addr(p.mapped)},
           {"relayed_address", addr(p.relayed)},
           {"allocation_attempted", p.allocation_attempted},
-          {"allocate_rtt_ms", p.allocate_rtt_ms ? json(round3(*p.allocate_rtt_ms)) : json(nullptr)},
+          {"allocate_rtt_ms", p.allocate_rtt_ms ? json(round_ms(*p.allocate_rtt_ms)) : json(nullptr)},
           {"lifetime", p.relayed ? json(p.lifetime) : json(nullptr)},
           {"released", p.released},
           {"software", p.software.empty() ? json(nullptr) : json(p.software)},
@@ -222,7 +220,7 @@ void print_text(std::ostream& os, const StunListView& v, const Style& st) {
     }
     const auto& p = r.probes[*row.probe];
     os << "      probe: " << (p.ok() ? st.green() : st.red()) << (p.ok() ? "ok" : "FAILED") << st.reset();
-    if (p.rtt_ms) os << "  rtt " << round3(*p.rtt_ms) << " ms";
+    if (p.rtt_ms) os << "  rtt " << round_ms(*p.rtt_ms) << " ms";
     if (p.mapped) os << "  mapped " << p.mapped->to_string();
     if (p.relayed) os << "  relayed " << p.relayed->to_string() << (p.released ? " (released)" : "");
     os << "\n";
