@@ -23,6 +23,7 @@ constexpr std::string_view kPingNs = "urn:xmpp:ping";
 constexpr std::string_view kSasl2Ns = "urn:xmpp:sasl:2";
 constexpr std::string_view kBind2Ns = "urn:xmpp:bind:0";
 constexpr std::string_view kFastNs = "urn:xmpp:fast:0";
+constexpr std::string_view kSaslCbNs = "urn:xmpp:sasl-cb:0";
 
 // Server text reaches terminals: keep it short and free of control characters.
 std::string clean_text(std::string_view s, std::size_t max) {
@@ -396,9 +397,7 @@ struct ClientNegotiator::Impl final : xml::StreamHandler {
 
   void on_stanza(xml::Element el) override {
     if (restart_pending || state == NegotiationState::Done) return;
-    if (el.ns != kClientNs || (el.name != "message" && el.name != "presence" && el.name != "iq") ||
-        state != NegotiationState::Bound)
-      trace_element(TraceDir::Received, el, "");
+    trace_element(TraceDir::Received, el, el.ns == kClientNs ? kClientNs : std::string_view{});
     if (el.ns == kStreamNs && el.name == "error") return stream_error(el);
     if (el.ns == kStreamNs && el.name == "features") return on_features(std::move(el));
     if (el.ns == kTlsNs) return on_tls(el);
@@ -518,7 +517,7 @@ struct ClientNegotiator::Impl final : xml::StreamHandler {
     bool plain_refused = false;
     for (const auto& m : order) {
       if (!has(m) || m == "ANONYMOUS") continue;
-      if (m.ends_with("-PLUS") && (!tls13 || exporter.empty())) continue;
+      if (m.ends_with("-PLUS") && !exporter_usable()) continue;
       if (m == "PLAIN" && !tls) {
         plain_refused = true;
         continue;
@@ -540,11 +539,22 @@ struct ClientNegotiator::Impl final : xml::StreamHandler {
     return {};
   }
 
+  // XEP-0440: bind only with tls-exporter, and only when the server lists it (servers that
+  // offer -PLUS for other binding types would refuse ours).
+  bool exporter_usable() const {
+    if (!tls13 || exporter.empty()) return false;
+    const auto* cb = features.child("sasl-channel-binding", kSaslCbNs);
+    if (!cb) return false;
+    for (const auto* t : cb->children_named("channel-binding"))
+      if (t->attr_or("type") == "tls-exporter") return true;
+    return false;
+  }
+
   sasl::Credentials credentials(const std::vector<std::string>& offered) const {
     sasl::Credentials c;
     c.username = local;
     c.password = config.password;
-    if (tls13) c.cb_exporter = exporter;
+    if (exporter_usable()) c.cb_exporter = exporter;
     c.server_offers_plus =
         std::any_of(offered.begin(), offered.end(), [](const std::string& m) { return m.ends_with("-PLUS"); });
     c.nonce = config.scram_nonce;
@@ -685,7 +695,7 @@ struct ClientNegotiator::Impl final : xml::StreamHandler {
       if (name == "HT-SHA-256-EXPR") expr = true;
       if (name == "HT-SHA-256-NONE") none = true;
     }
-    if (expr && tls13 && !exporter.empty()) return "HT-SHA-256-EXPR";
+    if (expr && exporter_usable()) return "HT-SHA-256-EXPR";
     if (none) return "HT-SHA-256-NONE";
     return {};
   }
@@ -932,7 +942,6 @@ struct ClientNegotiator::Impl final : xml::StreamHandler {
   }
 
   void deliver(xml::Element el) {
-    if (xml_trace()) trace_element(TraceDir::Received, el, kClientNs);
     auto type = el.attr_or("type");
     if (el.name == "iq" && type == "get" && el.child("ping", kPingNs)) {
       // XEP-0199 §4: answer the server's (or a peer's) ping with an empty result.

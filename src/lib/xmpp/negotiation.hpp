@@ -73,7 +73,8 @@ struct NegotiatorConfig {
   bool require_tls = true;
   /// SASL mechanisms allowed, most preferred first. Empty = the default order:
   /// SCRAM-SHA-256-PLUS, SCRAM-SHA-1-PLUS, SCRAM-SHA-256, SCRAM-SHA-1, PLAIN (ANONYMOUS for a
-  /// domain-only JID). -PLUS needs TLS 1.3 and TlsInfo::exporter.
+  /// domain-only JID). -PLUS needs TLS 1.3, TlsInfo::exporter, and the server listing
+  /// tls-exporter in its XEP-0440 <sasl-channel-binding/> feature.
   std::vector<std::string> mechanisms;
   /// XEP-0388: use SASL2 (with XEP-0386 Bind2 inline) when the server offers it, else SASL1.
   bool sasl2 = true;

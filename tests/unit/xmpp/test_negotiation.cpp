@@ -287,8 +287,10 @@ TEST_CASE("direct TLS sends nothing before the handshake and uses SCRAM-PLUS wit
   std::string exporter(32, 'E');
   n.tls_established({"TLSv1.3", exporter});
   CHECK(n.take_output() == kHeaderTls);
+  const std::string cb = "<sasl-channel-binding xmlns='urn:xmpp:sasl-cb:0'><channel-binding type='tls-server-end-point'/>"
+                         "<channel-binding type='tls-exporter'/></sasl-channel-binding>";
   n.feed(kServerHeader +
-         features(mechanisms({"SCRAM-SHA-1", "SCRAM-SHA-256", "SCRAM-SHA-1-PLUS", "SCRAM-SHA-256-PLUS", "PLAIN"})));
+         features(mechanisms({"SCRAM-SHA-1", "SCRAM-SHA-256", "SCRAM-SHA-1-PLUS", "SCRAM-SHA-256-PLUS", "PLAIN"}) + cb));
   CHECK(n.mechanism() == "SCRAM-SHA-256-PLUS");
   CHECK(n.take_output() == "<auth xmlns='" + kSaslNs + "' mechanism='SCRAM-SHA-256-PLUS'>" +
                                b64("p=tls-exporter,,n=user,r=" + kCnonce256) + "</auth>");
@@ -298,8 +300,27 @@ TEST_CASE("direct TLS sends nothing before the handshake and uses SCRAM-PLUS wit
     m.start();
     m.tls_established({"TLSv1.2", exporter});
     m.take_output();
+    m.feed(kServerHeader + features(mechanisms({"SCRAM-SHA-256-PLUS", "SCRAM-SHA-256"}) + cb));
+    CHECK(m.mechanism() == "SCRAM-SHA-256");
+  }
+  SECTION("a server that does not list tls-exporter (XEP-0440) gets no -PLUS and the GS2 flag n") {
+    ClientNegotiator m(c, null_trace());
+    m.start();
+    m.tls_established({"TLSv1.3", exporter});
+    m.take_output();
     m.feed(kServerHeader + features(mechanisms({"SCRAM-SHA-256-PLUS", "SCRAM-SHA-256"})));
     CHECK(m.mechanism() == "SCRAM-SHA-256");
+    CHECK(m.take_output() == "<auth xmlns='" + kSaslNs + "' mechanism='SCRAM-SHA-256'>" +
+                                 b64("n,,n=user,r=" + kCnonce256) + "</auth>");
+  }
+  SECTION("a server offering no -PLUS while we could bind gets the GS2 flag y") {
+    ClientNegotiator m(c, null_trace());
+    m.start();
+    m.tls_established({"TLSv1.3", exporter});
+    m.take_output();
+    m.feed(kServerHeader + features(mechanisms({"SCRAM-SHA-256"}) + cb));
+    CHECK(m.take_output() == "<auth xmlns='" + kSaslNs + "' mechanism='SCRAM-SHA-256'>" +
+                                 b64("y,,n=user,r=" + kCnonce256) + "</auth>");
   }
 }
 
