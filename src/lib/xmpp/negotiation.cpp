@@ -240,6 +240,15 @@ struct ClientNegotiator::Impl final : xml::StreamHandler {
     if (!xml_trace()) return;
     xml::Element copy = e;
     redact_element(copy, false);
+    if (copy.ns == kStreamNs) {
+      // Show stream-level elements as the wire has them: <stream:features>, <stream:error>.
+      std::string s = copy.str(kStreamNs);
+      std::string close = "</" + copy.name + ">";
+      if (s.ends_with(close)) s.replace(s.size() - close.size(), close.size(), "</stream:" + copy.name + ">");
+      s.insert(1, "stream:");
+      trace_text(dir, std::move(s));
+      return;
+    }
     trace_text(dir, copy.str(parent_ns));
   }
 

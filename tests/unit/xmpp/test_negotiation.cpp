@@ -247,6 +247,12 @@ TEST_CASE("STARTTLS login pipelines starttls, the TLS header, and restart with b
     CHECK(t.find("<challenge xmlns='" + kSaslNs + "'>[redacted]</challenge>") != std::string::npos);
     CHECK(t.find("> <iq type='get' id='q1'>") != std::string::npos);
     CHECK(t.find("< <iq type='result' id='q1'") != std::string::npos);
+    CHECK(t.find("< <stream:features><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></stream:features>") !=
+          std::string::npos);
+    // Each received stanza is traced once.
+    std::size_t q1 = 0;
+    for (const auto& l : trace.lines) q1 += l.starts_with("< <iq type='result' id='q1'") ? 1 : 0;
+    CHECK(q1 == 1);
   }
 }
 
