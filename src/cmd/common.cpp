@@ -104,17 +104,32 @@ std::ostream& Output::text_stream() { return std::cout; }
 
 void Output::flush_stdout() { std::cout.flush(); }
 
+void Output::capture(std::string_view command, std::string_view line) {
+  static const char* dir = std::getenv("XNET_TEST_JSON_DIR");
+  if (!dir || !*dir) return;
+  std::string path = std::string(dir) + "/xnet-" + std::to_string(::getpid()) + ".jsonl";
+  if (std::FILE* f = std::fopen(path.c_str(), "a")) {
+    nlohmann::json rec{{"command", command}, {"line", line}};
+    std::string s = rec.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+    std::fwrite(s.data(), 1, s.size(), f);
+    std::fclose(f);
+  }
+}
+
 void Output::write_json(const nlohmann::json& j) {
   std::lock_guard lock(mu_);
   // Invalid UTF-8 from the network must never produce invalid JSON.
-  std::cout << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
+  std::string s = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  std::cout << s << '\n';
   std::cout.flush();
+  capture(command_, s);
 }
 
 void Output::write_line(std::string_view line) {
   std::lock_guard lock(mu_);
   std::cout << line << '\n';
   std::cout.flush();
+  if (g_.json) capture(command_, line);
 }
 
 void Output::error(const Error& e, std::string_view command) {
@@ -136,10 +151,10 @@ void Output::error(const Error& e, std::string_view command) {
                              {"condition", e.stanza->condition},
                              {"text", e.stanza->text}};
     }
-    std::cout << nlohmann::json{{"error", err}}.dump(-1, ' ', false,
-                                                     nlohmann::json::error_handler_t::replace)
-              << '\n';
+    std::string s = nlohmann::json{{"error", err}}.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    std::cout << s << '\n';
     std::cout.flush();
+    capture(command, s);
   }
 }
 

@@ -80,6 +80,8 @@ class Output final : public Trace {
   /// Report a failure: "xnet VERB: category: message" (+ hint) on stderr, and under --json
   /// an {"error":{...}} object on stdout.
   void error(const Error& e, std::string_view command);
+  /// The command path being run ("xnet lan browse"), set by main once parsing is complete.
+  void set_command(std::string command) { command_ = std::move(command); }
 
   // Trace
   bool enabled(TraceArea area) const override;
@@ -90,12 +92,16 @@ class Output final : public Trace {
  private:
   std::ostream& text_stream();
   void flush_stdout();
+  // Test-only: with XNET_TEST_JSON_DIR set, every stdout line under --json is also appended to
+  // DIR/xnet-PID.jsonl with the command path, for scripts/check-json-schema.py. Holds mu_.
+  void capture(std::string_view command, std::string_view line);
 
   GlobalOptions& g_;
   Style style_;
   bool areas_[4] = {false, false, false, false};
   std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
   std::mutex mu_;
+  std::string command_ = "xnet";
 };
 
 /// A duration in milliseconds rounded to 0.1 ms: the one form of every `*_ms` field.

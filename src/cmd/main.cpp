@@ -66,6 +66,7 @@ int main(int argc, char** argv) {
 
   // Finalize output settings before any verb callback runs.
   app.parse_complete_callback([&] {
+    out.set_command(command_path(app));
     if (auto r = out.finalize(); !r) throw r.error();
   });
 

@@ -181,3 +181,17 @@ TEST_CASE("Ctrl-C prints interrupted once and exits 130", "[cli][usage]") {
   CHECK(count_of(err, "interrupted") == 1);
   CHECK(err.find("xnet whoami: interrupted\n") != std::string::npos);
 }
+
+TEST_CASE("under --json a usage error ends stdout with the error object", "[cli][usage][json]") {
+  auto r = run_xnet({"--json", "whoami", "--jid", "bad jid@@x"}, {}, std::string());
+  CHECK(r.exit_code == 64);
+  auto j = r.json();
+  CHECK(j["error"]["category"] == "usage");
+  CHECK(j["error"]["exit_code"] == 64);
+  CHECK(j["error"]["message"].get<std::string>().find("is not a valid JID") != std::string::npos);
+  CHECK(j["error"]["hint"].is_string());
+
+  auto top = run_xnet({"--json", "whoamy"});
+  CHECK(top.exit_code == 64);
+  CHECK(top.json()["error"]["hint"] == "did you mean 'xnet whoami'?");
+}
