@@ -292,7 +292,7 @@ bool offers_discovery(const xep0030::DiscoInfo& info) {
 }
 
 Result<Discovery> discover_services(const BatchRequester& batch, const LocateOptions& where, DiscoverOptions o,
-                                    Trace& trace) {
+                                    Trace& trace, const BatchRequester* item_batch) {
   auto request = single(batch);
   auto info_of = [&](const std::string& jid) -> Result<xep0030::DiscoInfo> {
     auto reply = request(xep0030::info_request(jid));
@@ -334,7 +334,8 @@ Result<Discovery> discover_services(const BatchRequester& batch, const LocateOpt
   }
   std::vector<xml::Element> infos;
   for (const auto& j : jids) infos.push_back(xep0030::info_request(j));
-  auto replies = jids.empty() ? std::vector<Result<xml::Element>>{} : batch(std::move(infos));
+  const BatchRequester& ask_items = item_batch ? *item_batch : batch;
+  auto replies = jids.empty() ? std::vector<Result<xml::Element>>{} : ask_items(std::move(infos));
   std::vector<std::pair<std::string, xep0030::DiscoInfo>> offering;
   for (std::size_t i = 0; i < jids.size() && i < replies.size(); ++i) {
     if (!replies[i]) continue;

@@ -100,8 +100,11 @@ bool offers_discovery(const xep0030::DiscoInfo& info);
 /// entry advertising a form being asked and the lists merged; else the domain with the
 /// legacy fallback chain. options.server is replaced by the JID asked. Errors: as discover();
 /// NotSupported says how many items were checked and hints at --service.
+/// item_request, when given, carries the disco#info batch to the items instead of request
+/// (so that an item that never answers costs a shorter bound than the whole operation).
 Result<Discovery> discover_services(const BatchRequester& request, const LocateOptions& where,
-                                    DiscoverOptions options, Trace& trace);
+                                    DiscoverOptions options, Trace& trace,
+                                    const BatchRequester* item_request = nullptr);
 
 /// Adds the TURN REST and expiry checks to service (used for pushed entries too); appends
 /// warnings for expired credentials and a skewed server clock.

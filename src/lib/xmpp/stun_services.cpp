@@ -35,7 +35,12 @@ Result<xep0215::Discovery> discover_stun_services(Session& session, const std::s
   where.service_jid = service_jid;
   options.server = where.domain;
   options.own_bare_jid = bare_jid(bound);
-  return xep0215::discover_services(batch_requester(session, deadline), where, std::move(options), trace);
+  // An item that never answers its disco#info (a hung component) must not cost the whole
+  // --timeout: the item search gets its own, shorter bound from when it starts.
+  xep0215::BatchRequester items = [&session, deadline](std::vector<xml::Element> iqs) {
+    return make_batch(session, deadline.capped(kItemInfoWait))(std::move(iqs));
+  };
+  return xep0215::discover_services(batch_requester(session, deadline), where, std::move(options), trace, &items);
 }
 
 namespace {

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <optional>
 #include <string>
@@ -21,6 +22,10 @@ namespace xnet::xmpp {
 /// session's requests as a XEP-0215 batch requester, each bounded by deadline. Today the
 /// IQs of a batch are asked one after another; with request-by-id they share one flight.
 xep0215::BatchRequester batch_requester(Session& session, Deadline deadline);
+
+/// How long the disco#info requests to the domain's items may take together (bounded by the
+/// operation's deadline too).
+inline constexpr std::chrono::milliseconds kItemInfoWait{3000};
 
 /// Runs xep0215::discover_services() over session for its account's domain (or
 /// service_jid when not empty). options.server and options.own_bare_jid are filled in.

@@ -240,3 +240,21 @@ TEST_CASE("credentials for several restricted services are asked in one batch", 
   REQUIRE(net2.batches.size() == 3);
   CHECK(net2.batches[2] == 2);
 }
+
+TEST_CASE("the items' disco#info batch goes through its own requester when given", "[extdisco][locate]") {
+  FakeNet net;
+  net.replies["example.org|" + std::string(kInfo)] = info_reply({});
+  net.replies["example.org|" + std::string(kItems)] = fixture("disco_items_components.xml");
+  net.replies["stun.example.org|urn:xmpp:extdisco:2"] = fixture("extdisco2_services.xml");
+  FakeNet items;  // stands for a requester with a shorter deadline
+  items.replies["stun.example.org|" + std::string(kInfo)] = fixture("disco_info_component.xml");
+  xep0215::BatchRequester item_batch = std::ref(items);
+  auto o = opts();
+  o.request_credentials = false;
+  auto d = discover_services(std::ref(net), at(), o, null_trace(), &item_batch);
+  REQUIRE(d);
+  CHECK(d->service_jids == std::vector<std::string>{"stun.example.org"});
+  REQUIRE(items.batches.size() == 1);
+  CHECK(items.batches[0] == 4);
+  CHECK(net.count("stun.example.org|" + std::string(kInfo)) == 0);
+}
