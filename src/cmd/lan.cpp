@@ -13,7 +13,9 @@
 
 #include "cmd/commands.hpp"
 #include "cmd/common.hpp"
+#include "cmd/fields.hpp"
 #include "cmd/usage.hpp"
+#include "mdns/announce.hpp"
 #include "mdns/backend.hpp"
 #include "mdns/browse.hpp"
 #include "mdns/instance.hpp"
@@ -33,17 +35,6 @@ std::chrono::milliseconds to_ms(double seconds) {
   return std::chrono::milliseconds(static_cast<long long>(seconds * 1000.0));
 }
 
-// XML 1.0 §2.2 forbids most control characters, and the stream carries UTF-8 only.
-Result<void> check_text(std::string_view what, std::string_view s) {
-  if (!mdns::valid_utf8(s)) return fail(Category::Input, std::string(what) + " is not valid UTF-8");
-  for (char c : s) {
-    auto u = static_cast<unsigned char>(c);
-    if (u < 0x20 && c != '\n' && c != '\t' && c != '\r')
-      return fail(Category::Input, std::string(what) + " contains a control character that XML cannot carry");
-  }
-  return {};
-}
-
 std::string own_default_name() { return mdns::default_instance().str(); }
 
 // ---------------------------------------------------------------------------------------------
@@ -60,8 +51,12 @@ struct AnnounceOptions {
   bool no_p2pj = false;
 };
 
+enum class AnnounceEvent { Announced, Renamed, Updated };
+constexpr EnumNames<AnnounceEvent, 3> kAnnounceEventNames{
+    {{{AnnounceEvent::Announced, "announced"}, {AnnounceEvent::Renamed, "renamed"}, {AnnounceEvent::Updated, "updated"}}}};
+
 struct Announced {
-  std::string event;
+  AnnounceEvent event = AnnounceEvent::Announced;
   std::string name;
   std::uint16_t port = 0;
   mdns::TxtRecord txt;
@@ -78,41 +73,29 @@ nlohmann::json txt_json(const mdns::TxtRecord& txt) {
   return j;
 }
 
-void emit_announced(Output& out, const Announced& a) {
-  if (out.json()) {
-    out.write_json({{"event", a.event}, {"name", a.name}, {"port", a.port}, {"txt", txt_json(a.txt)}});
-    return;
-  }
-  std::string line = a.event + " " + a.name;
-  if (a.event == "announced") line += " on TCP port " + std::to_string(a.port);
-  auto strs = a.txt.strings();
-  if (!strs.empty()) {
-    line += " (";
-    for (std::size_t i = 0; i < strs.size(); ++i) line += (i ? " " : "") + mdns::escape_raw(strs[i]);
-    line += ")";
-  }
-  out.write_line(line);
+std::string txt_text(const mdns::TxtRecord& txt) {
+  std::string s;
+  for (const auto& str : txt.strings()) s += (s.empty() ? "" : " ") + mdns::escape_raw(str);
+  return s;
 }
 
-// Apply one control line from stdin ("status away", "msg Out for lunch", "nick Jules").
-Result<bool> apply_control(std::string_view line, mdns::Presence& p) {
-  while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.remove_suffix(1);
-  if (line.empty()) return false;
-  auto sp = line.find(' ');
-  std::string cmd(line.substr(0, sp));
-  std::string arg = sp == std::string_view::npos ? std::string() : std::string(line.substr(sp + 1));
-  if (auto r = check_text("the value", arg); !r) return fail(r.error());
-  if (cmd == "status") {
-    if (!mdns::valid_status(arg)) return fail(Category::Input, "status must be avail, away or dnd");
-    p.status = arg;
-  } else if (cmd == "msg") {
-    p.msg = arg.empty() ? std::nullopt : std::optional<std::string>(arg);
-  } else if (cmd == "nick") {
-    p.nick = arg.empty() ? std::nullopt : std::optional<std::string>(arg);
-  } else {
-    return fail(Category::Input, "unknown control line '" + std::string(line) + "' (use: status avail|away|dnd, msg TEXT, nick TEXT)");
+// One line per event; text: "announced NAME on TCP port N (TXT...)".
+const FieldTable<Announced> kAnnouncedFields = {
+    {"event", "", [](const Announced& a) { return nlohmann::json(kAnnounceEventNames(a.event)); }},
+    {"name", "", [](const Announced& a) { return nlohmann::json(a.name); }},
+    {"port", "on TCP port", [](const Announced& a) { return nlohmann::json(a.port); }},
+    {"txt", "", [](const Announced& a) { return txt_json(a.txt); }, [](const Announced& a) { return txt_text(a.txt); }},
+};
+
+void emit_announced(Output& out, const Announced& a) {
+  if (out.json()) {
+    out.write_json(fields_json(kAnnouncedFields, a));
+    return;
   }
-  return true;
+  std::string line = std::string(kAnnounceEventNames(a.event)) + " " + a.name;
+  if (a.event == AnnounceEvent::Announced) line += " on TCP port " + std::to_string(a.port);
+  if (auto t = txt_text(a.txt); !t.empty()) line += " (" + t + ")";
+  out.write_line(line);
 }
 
 void report_server_event(Output& out, const mdns::ServerEvent& e) {
@@ -144,7 +127,7 @@ void run_announce(const AnnounceOptions& o, Output& out) {
   auto inst = unwrap(mdns::parse_instance(base));
   if (!mdns::valid_status(o.status)) throw Error(Category::Usage, "--status must be avail, away or dnd");
   for (const auto* f : {&o.msg, &o.nick, &o.first, &o.last, &o.email, &o.jid})
-    if (*f) unwrap(check_text("a TXT field", **f));
+    if (*f) unwrap(mdns::check_xml_text("a TXT field", **f));
 
   mdns::Presence pres;
   pres.status = o.status;
@@ -155,9 +138,7 @@ void run_announce(const AnnounceOptions& o, Output& out) {
   pres.email = o.email;
   pres.jid = o.jid;
   xep0174::Identity identity;
-  pres.node = std::string(xep0174::kCapsNode);
-  pres.ver = xep0174::caps_ver(identity, xep0174::local_features());
-  pres.hash = "sha-1";
+  mdns::set_caps(pres, identity);
 
   auto backend = unwrap(mdns::make_backend(out));
   mdns::ListenerConfig lc;
@@ -178,7 +159,7 @@ void run_announce(const AnnounceOptions& o, Output& out) {
   std::string name = unwrap(backend->publish(spec, rename, to_ms(o.publish_timeout)));
   server->set_local_name(name);
   if (name != spec.name) out.progress(0, "lan: '" + spec.name + "' was taken; announced as '" + name + "'");
-  emit_announced(out, {"announced", name, server->port(), spec.txt});
+  emit_announced(out, {AnnounceEvent::Announced, name, server->port(), spec.txt});
 
   bool stdin_open = true;
   std::string stdin_buf;
@@ -193,7 +174,7 @@ void run_announce(const AnnounceOptions& o, Output& out) {
       if (ev->kind == mdns::BackendEvent::Kind::Renamed) {
         name = ev->name;
         server->set_local_name(name);
-        emit_announced(out, {"renamed", name, server->port(), spec.txt});
+        emit_announced(out, {AnnounceEvent::Renamed, name, server->port(), spec.txt});
       } else if (ev->kind == mdns::BackendEvent::Kind::Failure) {
         fatal = Error(Category::Daemon, ev->message, mdns::daemon_hint());
       }
@@ -212,7 +193,7 @@ void run_announce(const AnnounceOptions& o, Output& out) {
         while ((nl = stdin_buf.find('\n')) != std::string::npos) {
           std::string line = stdin_buf.substr(0, nl);
           stdin_buf.erase(0, nl + 1);
-          auto r = apply_control(line, pres);
+          auto r = mdns::apply_control_line(line, pres);
           if (!r)
             out.warning(r.error().message);
           else
@@ -226,7 +207,7 @@ void run_announce(const AnnounceOptions& o, Output& out) {
             out.warning(u.error().message);
           } else {
             spec.txt = *txt;
-            emit_announced(out, {"updated", name, server->port(), spec.txt});
+            emit_announced(out, {AnnounceEvent::Updated, name, server->port(), spec.txt});
           }
         }
       }
@@ -256,11 +237,24 @@ struct PeerList {
   bool complete = false;
 };
 
-void to_json(nlohmann::json& j, const PeerList& l) {
-  auto arr = nlohmann::json::array();
-  for (const auto& p : l.peers) arr.push_back(mdns::peer_json(p));
-  j = {{"peers", arr}, {"count", l.peers.size()}, {"elapsed_ms", l.elapsed_ms}, {"complete", l.complete}};
-}
+// Text shows the peers (one block each) and, with -v, the summary fields on stderr.
+const FieldTable<PeerList> kPeerListFields = {
+    {"peers", "", [](const PeerList& l) {
+       auto arr = nlohmann::json::array();
+       for (const auto& p : l.peers) arr.push_back(mdns::peer_json(p));
+       return arr;
+     }},
+    {"count", "peers", [](const PeerList& l) { return nlohmann::json(l.peers.size()); }},
+    {"elapsed_ms", "elapsed", [](const PeerList& l) { return nlohmann::json(l.elapsed_ms); },
+     [](const PeerList& l) {
+       std::ostringstream o;
+       o << l.elapsed_ms << " ms";
+       return o.str();
+     }},
+    {"complete", "complete", [](const PeerList& l) { return nlohmann::json(l.complete); }},
+};
+
+void to_json(nlohmann::json& j, const PeerList& l) { j = fields_json(kPeerListFields, l); }
 
 void print_text(std::ostream& os, const PeerList& l, const Style&) {
   for (const auto& p : l.peers) os << mdns::peer_text(p) << '\n';
@@ -291,6 +285,12 @@ void run_browse(const BrowseOptions& o, Output& out) {
   list.complete = res.complete;
   list.elapsed_ms = round_ms(res.elapsed);
   if (list.peers.empty() && !out.json()) out.progress(0, "no peers found");
+  if (!out.json() && out.verbosity() >= 1) {
+    std::ostringstream fields;
+    fields_text(fields, kPeerListFields, list, Style{});
+    std::istringstream lines(fields.str());
+    for (std::string line; std::getline(lines, line);) out.progress(1, "lan: " + line);
+  }
   out.emit(list);
 }
 
@@ -311,28 +311,50 @@ struct SendResult {
   mdns::SendReport report;
 };
 
-void to_json(nlohmann::json& j, const SendResult& r) {
-  const auto& rep = r.report;
-  nlohmann::json hdr = nlohmann::json::object();
-  if (rep.peer_header.from) hdr["from"] = mdns::json_safe(*rep.peer_header.from);
-  if (rep.peer_header.to) hdr["to"] = mdns::json_safe(*rep.peer_header.to);
-  if (rep.peer_header.version) hdr["version"] = mdns::json_safe(*rep.peer_header.version);
-  hdr["generation"] = std::string(xep0174::generation_name(xep0174::generation(rep.peer_header)));
-  auto replies = nlohmann::json::array();
-  for (const auto& m : rep.received)
-    replies.push_back({{"from", mdns::json_safe(m.from)}, {"body", mdns::json_safe(m.body)}, {"type", m.type}});
-  j = {{"peer", mdns::json_safe(rep.peer)}, {"address", rep.address},       {"port", rep.port},
-       {"sent", rep.sent},                  {"closed_cleanly", rep.closed_cleanly}, {"peer_stream", hdr},
-       {"replies", replies},                {"elapsed_ms", round_ms(rep.elapsed_ms)}};
-}
+const FieldTable<SendResult> kSendFields = {
+    {"peer", "peer", [](const SendResult& r) { return nlohmann::json(mdns::json_safe(r.report.peer)); }},
+    {"address", "address", [](const SendResult& r) { return nlohmann::json(r.report.address); }},
+    {"port", "port", [](const SendResult& r) { return nlohmann::json(r.report.port); }},
+    {"sent", "sent", [](const SendResult& r) { return nlohmann::json(r.report.sent); }},
+    {"closed_cleanly", "closed cleanly", [](const SendResult& r) { return nlohmann::json(r.report.closed_cleanly); }},
+    {"peer_stream", "peer stream",
+     [](const SendResult& r) {
+       const auto& h = r.report.peer_header;
+       nlohmann::json hdr = nlohmann::json::object();
+       if (h.from) hdr["from"] = mdns::json_safe(*h.from);
+       if (h.to) hdr["to"] = mdns::json_safe(*h.to);
+       if (h.version) hdr["version"] = mdns::json_safe(*h.version);
+       hdr["generation"] = std::string(xep0174::generation_name(xep0174::generation(h)));
+       return hdr;
+     },
+     [](const SendResult& r) {
+       return std::string(xep0174::generation_name(xep0174::generation(r.report.peer_header)));
+     }},
+    {"replies", "", [](const SendResult& r) {
+       auto replies = nlohmann::json::array();
+       for (const auto& m : r.report.received)
+         replies.push_back({{"from", mdns::json_safe(m.from)}, {"body", mdns::json_safe(m.body)}, {"type", m.type}});
+       return replies;
+     }},
+    {"elapsed_ms", "elapsed", [](const SendResult& r) { return nlohmann::json(round_ms(r.report.elapsed_ms)); },
+     [](const SendResult& r) {
+       std::ostringstream o;
+       o << round_ms(r.report.elapsed_ms) << " ms";
+       return o.str();
+     }},
+};
 
-void print_text(std::ostream& os, const SendResult& r, const Style&) {
+void to_json(nlohmann::json& j, const SendResult& r) { j = fields_json(kSendFields, r); }
+
+// Text: one sentence for people and the replies; the labelled fields go to stderr with -v.
+void print_text(std::ostream& os, const SendResult& r, const Style& st) {
   const auto& rep = r.report;
   os << "sent " << rep.sent << (rep.sent == 1 ? " message" : " messages") << " to " << mdns::json_safe(rep.peer)
      << " (" << rep.address << " port " << rep.port << ")";
   if (!rep.closed_cleanly) os << "; the peer did not close its stream";
   os << '\n';
   for (const auto& m : rep.received) os << mdns::json_safe(m.from) << ": " << mdns::json_safe(m.body) << '\n';
+  (void)st;
 }
 
 std::string read_stdin_limited(std::size_t limit) {
@@ -376,7 +398,7 @@ void run_send(const SendOptions& o, Output& out) {
     if (!text.empty()) bodies.push_back(text);
   }
   if (bodies.empty()) throw Error(Category::Input, "nothing to send: the message is empty");
-  for (const auto& b : bodies) unwrap(check_text("the message", b));
+  for (const auto& b : bodies) unwrap(mdns::check_xml_text("the message", b));
 
   auto backend = unwrap(mdns::make_backend(out));
   out.progress(1, "lan: resolving '" + o.peer + "'");
@@ -399,8 +421,14 @@ void run_send(const SendOptions& o, Output& out) {
   sc.local_name = from;
   sc.peer_name = o.peer;
   sc.send_version = !o.legacy;
-  auto rep = unwrap(mdns::send_messages(svc, sc, msgs, deadline, out));
-  out.emit(SendResult{std::move(rep)});
+  SendResult result{unwrap(mdns::send_messages(svc, sc, msgs, deadline, out))};
+  if (!out.json() && out.verbosity() >= 1) {
+    std::ostringstream fields;
+    fields_text(fields, kSendFields, result, Style{});
+    std::istringstream lines(fields.str());
+    for (std::string line; std::getline(lines, line);) out.progress(1, "lan: " + line);
+  }
+  out.emit(result);
 }
 
 }  // namespace

@@ -1,0 +1,83 @@
+// SPDX-License-Identifier: MIT
+// One field table per result type drives both output forms (the idea of curl's
+// src/tool_writeout.c `variables[]`): each Field names its JSON key, its text label and how to
+// get the value, so a field cannot reach one form and miss the other. Enums are named once, in an
+// EnumNames table, and serialised through it in both forms.
+#pragma once
+
+#include <array>
+#include <functional>
+#include <ostream>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "cmd/common.hpp"
+
+namespace xnet::cmd {
+
+/// One output field of T. get returns the value as JSON; a null value is left out of both forms
+/// unless keep_null. text formats the value for people (default: strings as they are, other
+/// values as compact JSON); an empty label keeps the field out of the text form (e.g. a list
+/// the text renderer prints itself) but never out of JSON.
+template <class T>
+struct Field {
+  std::string_view key;
+  std::string_view label;
+  std::function<nlohmann::json(const T&)> get;
+  std::function<std::string(const T&)> text = {};
+  bool keep_null = false;
+};
+
+template <class T>
+using FieldTable = std::vector<Field<T>>;
+
+/// The JSON object of value: every field of table, in order.
+template <class T>
+nlohmann::json fields_json(const FieldTable<T>& table, const T& value) {
+  nlohmann::json j = nlohmann::json::object();
+  for (const auto& f : table) {
+    nlohmann::json v = f.get(value);
+    if (v.is_null() && !f.keep_null) continue;
+    j[std::string(f.key)] = std::move(v);
+  }
+  return j;
+}
+
+/// The text form of one field's value.
+template <class T>
+std::string field_text(const Field<T>& f, const T& value) {
+  if (f.text) return f.text(value);
+  nlohmann::json v = f.get(value);
+  if (v.is_string()) return v.template get<std::string>();
+  return v.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+/// "label  value" lines for every labelled, non-null field, labels padded to one column.
+template <class T>
+void fields_text(std::ostream& os, const FieldTable<T>& table, const T& value, const Style& style) {
+  std::size_t width = 0;
+  for (const auto& f : table) width = std::max(width, f.label.size());
+  for (const auto& f : table) {
+    if (f.label.empty() || f.get(value).is_null()) continue;
+    os << style.bold() << f.label << style.reset() << std::string(width - f.label.size() + 2, ' ')
+       << field_text(f, value) << '\n';
+  }
+}
+
+/// The names of an enum's values, declared once next to the enum's renderer:
+/// `constexpr EnumNames<Kind, 3> kKindNames{{{Kind::New, "new"}, ...}};`.
+template <class E, std::size_t N>
+struct EnumNames {
+  std::array<std::pair<E, std::string_view>, N> names;
+  constexpr std::string_view operator()(E e) const {
+    for (const auto& [v, n] : names)
+      if (v == e) return n;
+    return "unknown";
+  }
+};
+
+}  // namespace xnet::cmd
