@@ -7,7 +7,7 @@
 set -euo pipefail
 
 BUILD_PKGS=(cmake g++ make pkg-config
-  libstrophe-dev libcli11-dev nlohmann-json3-dev catch2 libssl-dev libexpat1-dev
+  libc-ares-dev libcli11-dev nlohmann-json3-dev catch2 libssl-dev libexpat1-dev
   libexpected-dev libasio-dev libtomlplusplus-dev
   libavahi-client-dev libavahi-compat-libdnssd-dev)
 TEST_PKGS=(clang libclang-rt-14-dev openssl iproute2 util-linux procps

@@ -189,6 +189,8 @@ void add_connection_options(CLI::App& sub, ConnectionOptions& o) {
       ->group(grp)
       ->type_name("HOST[:PORT]");
   sub.add_flag("--direct-tls", o.direct_tls, "Use direct TLS (XEP-0368) instead of STARTTLS")->group(grp);
+  auto* v4 = sub.add_flag("-4,--ipv4", o.ipv4, "Connect over IPv4 only")->group(grp);
+  sub.add_flag("-6,--ipv6", o.ipv6, "Connect over IPv6 only")->group(grp)->excludes(v4);
   sub.add_option("--ca-file", o.ca_file, "Trust only the CA certificates in FILE (PEM), not the system store")
       ->group(grp)
       ->type_name("FILE")
@@ -262,6 +264,7 @@ Result<xmpp::ConnectConfig> resolve_connection(const ConnectionOptions& o, Outpu
     c.host = hp->host;
     c.port = hp->port;
   }
+  c.family = o.ipv4 ? 4 : o.ipv6 ? 6 : 0;
   c.ca_file = !o.ca_file.empty() ? o.ca_file : (acct && acct->ca_file ? *acct->ca_file : "");
   c.insecure = o.insecure || (acct && acct->insecure.value_or(false));
   c.resource = !o.resource.empty() ? o.resource : (acct && acct->resource ? *acct->resource : "");

@@ -134,6 +134,8 @@ struct ConnectionOptions {
   std::string jid;
   std::string server;  ///< HOST[:PORT]
   bool direct_tls = false;
+  bool ipv4 = false;  ///< -4: IPv4 only
+  bool ipv6 = false;  ///< -6: IPv6 only
   std::string ca_file;
   bool insecure = false;
   double timeout = 10.0;
@@ -143,7 +145,7 @@ struct ConnectionOptions {
   std::string password_command;
 };
 
-/// Declare --jid, --server, --direct-tls, --ca-file, --insecure, --timeout, --resource,
+/// Declare --jid, --server, --direct-tls, -4/-6, --ca-file, --insecure, --timeout, --resource,
 /// --password-file, --password-command on sub.
 void add_connection_options(CLI::App& sub, ConnectionOptions& o);
 

@@ -180,19 +180,25 @@ struct WhoamiOptions {
 };
 
 void run_whoami(const WhoamiOptions& o, Output& out) {
-  auto deadline = deadline_from(o.conn.timeout);
+  // The --timeout budget starts once the credentials are there (a password prompt or command
+  // must not eat it).
   auto cfg = unwrap(resolve_connection(o.conn, out));
-  auto session = unwrap(xmpp::Session::open(cfg, out, deadline));
+  auto deadline = deadline_from(o.conn.timeout);
   std::optional<xep0279::Ns> ns;
   if (o.ns == "0") ns = xep0279::Ns::Sic0;
   if (o.ns == "1") ns = xep0279::Ns::Sic1;
-  auto sic = xmpp::server_ip_check(session, ns, deadline, out);
+  // The SIC query (and disco#info where needed) leaves in the same flight as the binding.
+  auto plan = xmpp::plan_ip_check(ns, cfg.jid);
+  xmpp::OpenOptions first;
+  first.first_flight = plan.first_flight;
+  auto session = unwrap(xmpp::Session::open(cfg, out, deadline, std::move(first)));
+  auto sic = xmpp::finish_ip_check(session, plan, deadline, out);
   const bool no_sic = !sic && sic.error().category == Category::NotSupported;
   if (!sic && !(no_sic && !o.no_stun)) throw sic.error();
   if (sic && !o.stun) {
     for (const auto& w : sic->warnings) out.warning(w);
+    out.emit(*sic);  // printed first; </stream:stream> follows without waiting for the server's
     session.close();
-    out.emit(*sic);
     return;
   }
   // --stun, or no SIC on the server: ask the STUN servers it announces (unless --no-stun).

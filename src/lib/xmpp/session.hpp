@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include <asio/io_context.hpp>
+
 #include "error.hpp"
 #include "trace.hpp"
 #include "util/deadline.hpp"
@@ -21,9 +23,10 @@ namespace xnet::xmpp {
 struct ConnectConfig {
   std::string jid;                 ///< bare or full JID
   std::string password;
-  std::string host;                ///< empty: SRV lookup / JID domain (done by libstrophe)
+  std::string host;                ///< empty: SRV lookup (XEP-0368 merged), then the JID domain
   std::uint16_t port = 0;          ///< 0: default (5222, or 5223 with direct_tls)
   bool direct_tls = false;         ///< XEP-0368 direct TLS instead of STARTTLS
+  int family = 0;                  ///< 0 = IPv4 and IPv6 (Happy Eyeballs), 4 or 6 = only that family
   std::string ca_file;             ///< CA bundle to verify against instead of the system store
   bool insecure = false;           ///< skip certificate verification
   std::string resource;            ///< requested resource ("" = server-assigned)
@@ -43,14 +46,31 @@ struct ConnectionInfo {
 
 using DiscoInfo = xep0030::DiscoInfo;
 
-/// A client session: RAII over libstrophe's xmpp_ctx_t/xmpp_conn_t. It connects, negotiates
-/// TLS (mandatory; plaintext passwords are never sent), authenticates, binds, and then
-/// answers synchronous requests. Single-threaded: use it from one thread.
+/// Options for Session::open beyond the account.
+struct OpenOptions {
+  /// IQs sent in the same flight as the resource binding (their ids must be set, e.g. with
+  /// Session::make_id()); collect their replies with Session::wait_reply().
+  std::vector<xml::Element> first_flight;
+};
+
+/// A client session over Asio + OpenSSL and the sans-IO negotiation codec: it resolves (SRV),
+/// connects (Happy Eyeballs), negotiates TLS (mandatory; plaintext passwords are never sent),
+/// authenticates, binds, and then carries requests matched by id. It answers XEP-0199 pings and
+/// can keep the link alive. Single-threaded: everything runs on one io_context.
 class Session {
  public:
   /// Connect and wait until a resource is bound or fail with a categorised error
-  /// (Dns, Connect, Tls, Auth, Timeout, Protocol) before deadline.
-  static Result<Session> open(const ConnectConfig& config, Trace& trace, Deadline deadline);
+  /// (Dns, Connect, Tls, Auth, NotSupported, Timeout, Protocol) before deadline. The session
+  /// runs on its own io_context (see io()).
+  static Result<Session> open(const ConnectConfig& config, Trace& trace, Deadline deadline,
+                              OpenOptions options = {});
+  /// The same on the caller's io (STUN probes, PASS relays and the stream share one loop).
+  static Result<Session> open(asio::io_context& io, const ConnectConfig& config, Trace& trace,
+                              Deadline deadline, OpenOptions options = {});
+
+  /// The io_context this session runs on. Blocking calls of Session (request, poll, run_until)
+  /// run it, so handlers of other users of io run inside them too.
+  asio::io_context& io();
 
   Session(Session&&) noexcept;
   Session& operator=(Session&&) noexcept;
@@ -62,6 +82,20 @@ class Session {
   /// reply. A result IQ is returned; an error IQ becomes Category::Remote with
   /// Error::stanza set; no reply before deadline → Timeout; lost stream → Connect/Protocol.
   Result<xml::Element> request(xml::Element iq, Deadline deadline);
+
+  /// Send iq without waiting (an id is assigned when missing, and returned). done runs on io()
+  /// with the reply (error IQ → Category::Remote with Error::stanza), or with the error that
+  /// ended the session. Several requests can be in flight at once.
+  std::string send_request(xml::Element iq, std::function<void(Result<xml::Element>)> done);
+
+  /// Send iq without waiting and keep its reply for wait_reply(id); returns the id.
+  std::string send_request(xml::Element iq);
+
+  /// Send all iqs in one flight and wait for every reply (or the deadline); results in order.
+  std::vector<Result<xml::Element>> request_all(std::vector<xml::Element> iqs, Deadline deadline);
+
+  /// Wait for the reply to an IQ sent with OpenOptions::first_flight or send_request(iq) (by its id).
+  Result<xml::Element> wait_reply(const std::string& id, Deadline deadline);
 
   /// disco#info of jid ("" = the server itself).
   Result<DiscoInfo> disco_info(const std::string& jid, Deadline deadline);
@@ -80,16 +114,32 @@ class Session {
   /// Run until stop() returns true or deadline passes (Timeout) or the connection is lost.
   Result<void> run_until(const std::function<bool()>& stop, Deadline deadline);
 
-  /// Close the stream and wait briefly for the server's close.
+  /// Keep a long-lived session alive and notice a dead link: after interval without any
+  /// byte from the server, send a XEP-0199 ping; when nothing at all arrives within timeout
+  /// of that, the session fails with Category::Timeout (poll/run_until/request return it, and
+  /// the on_failure handler runs). interval 0 turns it off.
+  void set_keepalive(std::chrono::milliseconds interval, std::chrono::milliseconds timeout);
+
+  /// Called once on io() when the session ends by itself (stream error, lost or dead link).
+  void on_failure(std::function<void(const Error&)> handler);
+
+  /// True until the stream is closed or has failed.
+  bool alive() const;
+
+  /// Send </stream:stream> and close the connection, without waiting for the server's close.
   void close();
 
   /// A fresh unique stanza id.
   std::string next_id();
+  /// A unique stanza id for use before a session exists (OpenOptions::first_flight).
+  static std::string make_id();
 
  private:
   struct Impl;
-  explicit Session(std::unique_ptr<Impl> impl);
-  std::unique_ptr<Impl> impl_;
+  explicit Session(std::shared_ptr<Impl> impl);
+  static Result<Session> open_impl(asio::io_context* io, const ConnectConfig& config, Trace& trace,
+                                   Deadline deadline, OpenOptions options);
+  std::shared_ptr<Impl> impl_;
 };
 
 /// "user@domain" from "user@domain/resource".

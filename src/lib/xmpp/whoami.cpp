@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "xmpp/whoami.hpp"
 
+#include "xep/xep0030.hpp"
+
 namespace xnet::xmpp {
 
 namespace {
@@ -52,60 +54,97 @@ void fill_nat_hint(WhoamiReport& r) {
   for (const auto& n : r.nat_report.notes) r.notes.push_back(n);
 }
 
-Result<WhoamiReport> server_ip_check(Session& session, std::optional<xep0279::Ns> force_ns, Deadline deadline,
-                                     Trace& trace) {
+IpCheckPlan plan_ip_check(std::optional<xep0279::Ns> force_ns, const std::string& account_jid) {
+  IpCheckPlan p;
+  p.force_ns = force_ns;
+  auto sic = xep0279::build_request(force_ns.value_or(xep0279::Ns::Sic1));
+  if (sic.ns.empty()) sic.ns = "jabber:client";
+  p.sic_id = Session::make_id();
+  sic.set("id", p.sic_id);
+  p.first_flight.push_back(std::move(sic));
+  if (!force_ns) {
+    // To the domain: without 'to' Prosody answers for the account's bare JID instead.
+    xml::Element disco("iq", "jabber:client");
+    disco.set("type", "get");
+    disco.set("to", jid_domain(account_jid));
+    disco.add(xep0030::info_query());
+    p.disco_id = Session::make_id();
+    disco.set("id", p.disco_id);
+    p.first_flight.push_back(std::move(disco));
+  }
+  return p;
+}
+
+namespace {
+Result<WhoamiReport> report_from(Session& session, const xml::Element& reply, xep0279::Ns asked,
+                                 Deadline::Clock::time_point started) {
   WhoamiReport rep;
   rep.conn = session.info();
+  auto addr = xep0279::parse_result(reply);
+  if (!addr) return fail(addr.error());
+  rep.external = std::move(*addr);
+  rep.warnings = rep.external.warnings;
+  if (rep.external.ns != asked)
+    rep.warnings.push_back("asked in " + std::string(xep0279::ns_uri(asked)) + " but the server answered in " +
+                           std::string(xep0279::ns_uri(rep.external.ns)));
+  rep.elapsed_ms = rep.conn.connect_ms +
+                   std::chrono::duration<double, std::milli>(Deadline::Clock::now() - started).count();
+  fill_nat_hint(rep);
+  return rep;
+}
+
+Error refine(Error e) {
+  if (e.stanza && (e.stanza->condition == "forbidden" || e.stanza->condition == "not-authorized"))
+    e.hint = "the server refused to tell your address (policy)";
+  else if (e.stanza && e.stanza->condition == "item-not-found")
+    e.hint = "the server does not know the address of this connection";
+  return e;
+}
+}  // namespace
+
+Result<WhoamiReport> finish_ip_check(Session& session, const IpCheckPlan& plan, Deadline deadline, Trace& trace) {
   auto started = Deadline::Clock::now();
-  std::vector<xep0279::Ns> order;
-  if (force_ns) {
-    order = {*force_ns};
-  } else {
-    // To the domain: without 'to' Prosody answers for the account's bare JID instead.
-    auto disco = session.disco_info(jid_domain(session.info().bound_jid), deadline);
-    bool has1 = false, has0 = false;
+  auto asked = plan.force_ns.value_or(xep0279::Ns::Sic1);
+  auto reply = session.wait_reply(plan.sic_id, deadline);
+  if (reply) {
+    auto r = report_from(session, *reply, asked, started);
+    if (r) r->elapsed_ms = session.info().connect_ms + std::chrono::duration<double, std::milli>(
+                                                          Deadline::Clock::now() - started).count();
+    return r;
+  }
+  if (!unsupported(reply.error())) return fail(refine(reply.error()));
+  if (plan.force_ns || plan.disco_id.empty()) return fail(not_supported(session.info().server_host));
+  // sic:1 refused: ask sic:0 unless the server's disco#info rules it out.
+  auto disco_reply = session.wait_reply(plan.disco_id, deadline);
+  bool has0 = true;
+  if (disco_reply) {
+    auto disco = xep0030::parse_info(*disco_reply);
     if (disco) {
-      has1 = disco->has(xep0279::kSic1);
-      has0 = disco->has(xep0279::kSic0);
-      trace.progress(2, std::string("server advertises ") + (has1 ? "sic:1 " : "") + (has0 ? "sic:0" : "") +
-                            (!has0 && !has1 ? "no SIC namespace" : ""));
-    } else if (disco.error().category == Category::Timeout || disco.error().category == Category::Interrupted) {
-      return fail(disco.error());
+      has0 = disco->has(xep0279::kSic0) || !disco->has(xep0279::kSic1);
+      trace.progress(2, std::string("server advertises ") + (disco->has(xep0279::kSic1) ? "sic:1 " : "") +
+                            (disco->has(xep0279::kSic0) ? "sic:0" : "") +
+                            (!disco->has(xep0279::kSic0) && !disco->has(xep0279::kSic1) ? "no SIC namespace" : ""));
     }
-    if (has1 || (!has0 && !has1)) order.push_back(xep0279::Ns::Sic1);
-    if (has0 || (!has0 && !has1)) order.push_back(xep0279::Ns::Sic0);
-    if (has1 && !has0) order.push_back(xep0279::Ns::Sic0);  // cheap second chance
+  } else if (disco_reply.error().category == Category::Timeout ||
+             disco_reply.error().category == Category::Interrupted) {
+    return fail(disco_reply.error());
   }
-  std::optional<Error> last;
-  for (auto ns : order) {
-    trace.progress(2, "asking " + std::string(xep0279::ns_uri(ns)));
-    auto reply = session.request(xep0279::build_request(ns), deadline);
-    if (!reply) {
-      if (unsupported(reply.error())) {
-        last = reply.error();
-        continue;
-      }
-      auto e = reply.error();
-      if (e.stanza && (e.stanza->condition == "forbidden" || e.stanza->condition == "not-authorized"))
-        e.hint = "the server refused to tell your address (policy)";
-      else if (e.stanza && e.stanza->condition == "item-not-found")
-        e.hint = "the server does not know the address of this connection";
-      return fail(e);
-    }
-    auto addr = xep0279::parse_result(*reply);
-    if (!addr) return fail(addr.error());
-    rep.external = std::move(*addr);
-    rep.warnings = rep.external.warnings;
-    if (rep.external.ns != ns)
-      rep.warnings.push_back("asked in " + std::string(xep0279::ns_uri(ns)) + " but the server answered in " +
-                             std::string(xep0279::ns_uri(rep.external.ns)));
-    rep.elapsed_ms = rep.conn.connect_ms +
-                     std::chrono::duration<double, std::milli>(Deadline::Clock::now() - started).count();
-    fill_nat_hint(rep);
-    return rep;
+  if (!has0) return fail(not_supported(session.info().server_host));
+  trace.progress(2, "asking " + std::string(xep0279::ns_uri(xep0279::Ns::Sic0)));
+  auto r0 = session.request(xep0279::build_request(xep0279::Ns::Sic0), deadline);
+  if (!r0) {
+    if (unsupported(r0.error())) return fail(not_supported(session.info().server_host));
+    return fail(refine(r0.error()));
   }
-  (void)last;
-  return fail(not_supported(rep.conn.server_host));
+  return report_from(session, *r0, xep0279::Ns::Sic0, started);
+}
+
+Result<WhoamiReport> server_ip_check(Session& session, std::optional<xep0279::Ns> force_ns, Deadline deadline,
+                                     Trace& trace) {
+  // On an open session: the same requests, in one flight.
+  auto plan = plan_ip_check(force_ns, session.info().bound_jid);
+  for (auto& iq : plan.first_flight) session.send_request(std::move(iq));
+  return finish_ip_check(session, plan, deadline, trace);
 }
 
 }  // namespace xnet::xmpp

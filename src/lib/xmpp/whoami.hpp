@@ -32,6 +32,23 @@ struct WhoamiReport {
 /// RFC 5780): sets nat, notes and nat_report.
 void fill_nat_hint(WhoamiReport& r);
 
+/// The XEP-0279 requests of one whoami, planned before the session exists so they can leave in
+/// the same flight as the resource binding (Session::open with OpenOptions::first_flight).
+struct IpCheckPlan {
+  std::optional<xep0279::Ns> force_ns;
+  std::vector<xml::Element> first_flight;  ///< sic (force_ns or sic:1), plus disco#info without force_ns
+  std::string sic_id, disco_id;
+};
+
+/// Plan the first flight for account_jid: with force_ns only that SIC query; otherwise the
+/// sic:1 query and a disco#info of the domain (read only when sic:1 is refused, to decide on sic:0).
+IpCheckPlan plan_ip_check(std::optional<xep0279::Ns> force_ns, const std::string& account_jid);
+
+/// Collect the answers of plan on session (opened with plan.first_flight) and fall back to
+/// sic:0 when sic:1 is refused as unsupported and the server may speak it. Errors as for
+/// server_ip_check.
+Result<WhoamiReport> finish_ip_check(Session& session, const IpCheckPlan& plan, Deadline deadline, Trace& trace);
+
 /// Run XEP-0279 on session: pick sic:1 or sic:0 from disco#info (or force_ns), fall back to
 /// sic:0 when sic:1 is refused as unsupported. Errors: NotSupported (no SIC), Remote (other
 /// stanza errors, e.g. forbidden), Protocol (garbage reply), Timeout.
