@@ -325,10 +325,10 @@ struct Session::Impl : std::enable_shared_from_this<Impl> {
     connected_target = c.target;
     neg = std::make_unique<ClientNegotiator>(negotiation_config(c.target.direct_tls), trace);
     for (const auto& st : first_flight) neg->send(st);  // held by the codec until bind
+    neg->start();
     if (c.target.direct_tls) {
       start_tls();
     } else {
-      neg->start();
       pump_codec();
       read_more();
     }
