@@ -21,11 +21,11 @@ _xnet_subcommands=(
 )
 _xnet_options=(
   ['xnet']='-h --help -V --version --json -q --quiet -v --verbose --debug --config --account --no-color'
-  ['xnet whoami']='-h --help --jid --server --direct-tls --ca-file --insecure --timeout --resource --password-file --password-command --ns --stun --no-stun --service'
-  ['xnet stun-list']='-h --help --jid --server --direct-tls --ca-file --insecure --timeout --resource --password-file --password-command --service --ns --all --type --transport --no-credentials --show-secrets --watch --probe --no-allocate --stun-rto --stun-tries --probe-timeout'
+  ['xnet whoami']='-h --help --jid --server --direct-tls -4 --ipv4 -6 --ipv6 --ca-file --insecure --timeout --resource --password-file --password-command --ns --stun --no-stun --service'
+  ['xnet stun-list']='-h --help --jid --server --direct-tls -4 --ipv4 -6 --ipv6 --ca-file --insecure --timeout --resource --password-file --password-command --service --ns --all --type --transport --no-credentials --show-secrets --watch --probe --no-allocate --stun-rto --stun-tries --probe-timeout'
   ['xnet pass']='-h --help'
-  ['xnet pass listen']='-h --help --jid --server --direct-tls --ca-file --insecure --timeout --resource --password-file --password-command --service --expire --oneshot --forward --exec --allow --port-file --keepalive --no-reconnect'
-  ['xnet pass close']='-h --help --jid --server --direct-tls --ca-file --insecure --timeout --resource --password-file --password-command --service'
+  ['xnet pass listen']='-h --help --jid --server --direct-tls -4 --ipv4 -6 --ipv6 --ca-file --insecure --timeout --resource --password-file --password-command --service --expire --oneshot --forward --exec --allow --port-file --keepalive --no-reconnect'
+  ['xnet pass close']='-h --help --jid --server --direct-tls -4 --ipv4 -6 --ipv6 --ca-file --insecure --timeout --resource --password-file --password-command --service'
   ['xnet lan']='-h --help'
   ['xnet lan announce']='-h --help --name --port --status --msg --nick --first --last --email --jid --no-port-p2pj --publish-timeout --max-connections --max-stanza'
   ['xnet lan browse']='-h --help --timeout --watch --exclude-own --wait-for --self'
