@@ -571,18 +571,28 @@ struct Session::Impl : std::enable_shared_from_this<Impl> {
 
   // ---- running the loop ------------------------------------------------------------------
   // Run io until done() or failure, the deadline, or a signal. Returns the reason to stop.
+  // After SIGINT/SIGTERM it still serves the connection for a short slice per call (a caller
+  // may be collecting the answer to a final close) and then returns Interrupted.
   Result<void> run(const std::function<bool()>& done, Deadline deadline, bool timeout_is_error = true) {
     while (true) {
       if (done()) return {};
       if (failure) return fail(*failure);
-      if (xnet::interrupted()) return fail(Category::Interrupted, "interrupted");
       if (deadline.expired()) {
         if (!timeout_is_error) return {};
         return fail(Category::Timeout, "timed out");
       }
       if (io.stopped()) io.restart();
-      auto slice = std::min<std::chrono::milliseconds>(deadline.remaining(), std::chrono::milliseconds(250));
+      const bool intr_now = xnet::interrupted();
+      auto cap = intr_now ? std::chrono::milliseconds(50) : std::chrono::milliseconds(250);
+      auto slice = std::min<std::chrono::milliseconds>(deadline.remaining(), cap);
       io.run_one_for(std::max(slice, std::chrono::milliseconds(1)));
+      while (!done() && !failure && io.poll_one() > 0) {
+      }
+      if (intr_now || xnet::interrupted()) {
+        if (done()) return {};
+        if (failure) return fail(*failure);
+        return fail(Category::Interrupted, "interrupted");
+      }
     }
   }
 };
@@ -675,8 +685,11 @@ void Session::Impl::on_stanza(xml::Element st) {
       pending.erase(it);
       Result<xml::Element> r = type == "error" ? Result<xml::Element>(fail(reply_error(st))) : Result<xml::Element>(std::move(st));
       if (p.done) p.done(std::move(r));
+      return;
     }
-    return;  // RFC 6120 §8.2.3: never answer a result or error
+    // Not ours: the handler may be waiting for it by id; never answered (RFC 6120 §8.2.3).
+    if (handler) handler(st);
+    return;
   }
   if (st.name == "iq" && type == "get" && st.child("ping", kPingNs)) {
     send_stanza(make_result_reply(st));  // XEP-0199 §4.1
