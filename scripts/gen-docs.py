@@ -30,6 +30,7 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -48,6 +49,22 @@ class DocsError(Exception):
 # ---------------------------------------------------------------------------------------------
 # The tree
 
+# Option values only the binary knows at completion time: `xnet __complete KIND` prints them.
+# Keys: an option name anywhere, or "PATH OPTION" for one command's option.
+DYNAMIC = {"--account": "accounts", "--debug": "debug-areas", "xnet stun-list --ns": "stun-forms"}
+
+
+def mark_dynamic(tree):
+    for node in walk(tree):
+        key = " ".join(node["path"])
+        for o in node["options"]:
+            for n in o["names"]:
+                kind = DYNAMIC.get(f"{key} {n}") or DYNAMIC.get(n)
+                if kind and o["takes_value"]:
+                    o["value_completion"] = "dynamic"
+                    o["dynamic"] = kind
+
+
 def load_tree(binary):
     try:
         out = subprocess.run([binary, "__dump-cli"], check=True, capture_output=True, text=True,
@@ -59,6 +76,7 @@ def load_tree(binary):
     except ValueError as e:
         raise DocsError(f"{binary} __dump-cli printed invalid JSON: {e}")
     annotate(tree, [])
+    mark_dynamic(tree)
     return tree
 
 
@@ -319,17 +337,20 @@ def sh_quote(s):
 
 
 def bash_completion(tree):
-    subcmds, opts, kinds, choices = {}, {}, {}, {}
+    subcmds, opts, kinds, choices, dynamic = {}, {}, {}, {}, {}
     for node in walk(tree):
         key = " ".join(node["path"])
         subcmds[key] = " ".join(s["name"] for s in node["subcommands"])
-        opts[key] = " ".join(n for o in node["options"] for n in o["names"])
+        # Each name once, the ancestors' (fall-through) options included: --help is listed once.
+        opts[key] = " ".join(n for o in inherited_options(node) for n in o["names"])
         for o in node["options"]:
             if o["takes_value"]:
                 for n in o["names"]:
                     kinds[f"{key} {n}"] = o["value_completion"]
                     if o["choices"]:
                         choices[f"{key} {n}"] = " ".join(o["choices"])
+                    if o.get("dynamic"):
+                        dynamic[f"{key} {n}"] = o["dynamic"]
 
     def table(name, d):
         out = [f"_xnet_{name}=("]
@@ -337,9 +358,9 @@ def bash_completion(tree):
         return out + [")"]
 
     lines = [f"# bash completion for xnet. {HEADER}", "# shellcheck shell=bash", ""]
-    lines += ["declare -gA _xnet_subcommands _xnet_options _xnet_value_kind _xnet_choices"]
+    lines += ["declare -gA _xnet_subcommands _xnet_options _xnet_value_kind _xnet_choices _xnet_dynamic"]
     lines += table("subcommands", subcmds) + table("options", opts)
-    lines += table("value_kind", kinds) + table("choices", choices)
+    lines += table("value_kind", kinds) + table("choices", choices) + table("dynamic", dynamic)
     lines += [r'''
 # Prints the value kind of option $2 at command path $1 (looking at the ancestors too, since
 # options fall through to the parent command); fails when $2 takes no value.
@@ -355,19 +376,10 @@ _xnet_kind() {
   done
 }
 
-_xnet_all_options() {
-  local path=$1 result=""
-  while :; do
-    result+=" ${_xnet_options[$path]}"
-    [[ $path == *" "* ]] || break
-    path=${path% *}
-  done
-  printf '%s\n' "$result"
-}
 
 _xnet() {
   local cur=${COMP_WORDS[COMP_CWORD]}
-  local path=xnet i w skip=0 valopt="" key="" prefix=""
+  local path=xnet i w skip=0 valopt="" key="" prefix="" config=()
   COMPREPLY=()
   for ((i = 1; i < COMP_CWORD; i++)); do
     w=${COMP_WORDS[i]}
@@ -377,8 +389,10 @@ _xnet() {
     fi
     case $w in
       =) [[ -n $valopt ]] && skip=1; continue ;;
+      --config=*) config=(--config "${w#--config=}"); valopt=""; continue ;;
       --*=*) valopt=""; continue ;;
       -*)
+        [[ $w == --config ]] && config=(--config "${COMP_WORDS[i+1]}")
         valopt=""
         if _xnet_kind "$path" "$w" >/dev/null; then
           valopt=$w
@@ -408,12 +422,15 @@ _xnet() {
       directory) compopt -o filenames 2>/dev/null; mapfile -t COMPREPLY < <(compgen -d -- "$cur") ;;
       command) mapfile -t COMPREPLY < <(compgen -c -- "$cur") ;;
       choice) mapfile -t COMPREPLY < <(compgen -W "${_xnet_choices[$key]}" -- "$cur") ;;
+      dynamic)
+        mapfile -t COMPREPLY < <(compgen -W "$("${COMP_WORDS[0]}" "${config[@]}" __complete \
+          "${_xnet_dynamic[$key]}" 2>/dev/null)" -- "$cur") ;;
     esac
     if [[ -n $prefix ]]; then COMPREPLY=("${COMPREPLY[@]/#/$prefix}"); fi
     return 0
   fi
   if [[ $cur == -* ]]; then
-    mapfile -t COMPREPLY < <(compgen -W "$(_xnet_all_options "$path")" -- "$cur")
+    mapfile -t COMPREPLY < <(compgen -W "${_xnet_options[$path]}" -- "$cur")
   else
     mapfile -t COMPREPLY < <(compgen -W "${_xnet_subcommands[$path]}" -- "$cur")
   fi
@@ -445,7 +462,9 @@ def zsh_option_specs(node):
                 msg = zsh_escape_desc(o["type_name"] or "value")
                 kind = o["value_completion"]
                 action = {"file": "_files", "directory": "_files -/", "command": "_command_names -e",
-                          "choice": "(" + " ".join(o["choices"]) + ")"}.get(kind, " ")
+                          "choice": "(" + " ".join(o["choices"]) + ")",
+                          "dynamic": "{compadd -- ${(f)\"$(xnet __complete " + o.get("dynamic", "") +
+                                     " 2>/dev/null)\"}}"}.get(kind, " ")
                 spec = f"{excl}{star}{n}{suffix}[{desc}]:{msg}:{action}"
             else:
                 spec = f"{excl}{star}{n}[{desc}]"
@@ -548,8 +567,12 @@ complete -c xnet -f''']
             parts += [f"-l {n[2:]}" for n in o["names"] if n.startswith("--")]
             if o["takes_value"]:
                 kind = o["value_completion"]
-                if kind in ("file", "directory"):
+                if kind == "file":
                     parts.append("-r -F")
+                elif kind == "directory":
+                    parts.append("-x -a '(__fish_complete_directories)'")
+                elif kind == "dynamic":
+                    parts.append(f"-x -a {sh_quote('(xnet __complete ' + o['dynamic'] + ' 2>/dev/null)')}")
                 elif kind == "command":
                     parts.append("-x -a '(__fish_complete_command)'")
                 elif kind == "choice":
@@ -576,15 +599,19 @@ def completion_outputs(tree):
 # ---------------------------------------------------------------------------------------------
 # Completion self-test (bash is the shell installed everywhere; zsh and fish are checked when present)
 
-def bash_complete(script, words):
+COMPLETE_ENV = {}  # extra environment for bash_complete (PATH with the binary, a test config)
+
+
+def bash_complete(script, words, as_list=False):
     """COMPREPLY of _xnet for the command line words (the last one is being completed)."""
     prog = ('source "$1"; shift; COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); _xnet; '
             'printf "%s\\n" "${COMPREPLY[@]}"')
     r = subprocess.run(["bash", "-c", prog, "bash", script] + words, capture_output=True, text=True,
-                       timeout=30, cwd=ROOT)
+                       timeout=30, cwd=ROOT, env=dict(os.environ, **COMPLETE_ENV))
     if r.returncode != 0 or r.stderr:
         raise DocsError(f"bash completion failed for {words}: {r.stderr.strip()}")
-    return {l for l in r.stdout.split("\n") if l}
+    got = [l for l in r.stdout.split("\n") if l]
+    return got if as_list else set(got)
 
 
 def test_completions(tree):
@@ -623,6 +650,39 @@ def test_completions(tree):
             if opt:
                 sub = node["subcommands"][0]
                 expect(words + [opt["names"][-1], sub["name"], ""], [s["name"] for s in node["subcommands"]])
+    # Each option is offered once, even where an ancestor declares the same name (--help).
+    for node in walk(tree):
+        checks += 1
+        got = bash_complete(script, node["path"] + ["--he"], as_list=True)
+        if got.count("--help") != 1:
+            failures.append(f"{' '.join(node['path'] + ['--he'])!r}: --help offered {got.count('--help')} times")
+    # Values only the binary knows: accounts of the config file, debug areas, stun-list forms.
+    with tempfile.TemporaryDirectory() as tmp:
+        os.makedirs(os.path.join(tmp, "xnet"))
+        with open(os.path.join(tmp, "xnet", "config.toml"), "w") as f:
+            f.write('[accounts.work]\njid = "me@work.example"\n[accounts.home]\njid = "me@home.example"\n')
+        other = os.path.join(tmp, "other.toml")
+        with open(other, "w") as f:
+            f.write('[accounts.lab]\njid = "me@lab.example"\n')
+        COMPLETE_ENV["XDG_CONFIG_HOME"] = tmp
+        expect(["xnet", "--account", ""], ["work", "home"])
+        expect(["xnet", "whoami", "--account", "w"], ["work"])
+        expect(["xnet", "--config", other, "whoami", "--account", ""], ["lab"])
+        expect(["xnet", "whoami", "--debug", ""], ["xml", "stun", "mdns", "server", "all", "list"])
+        expect(["xnet", "stun-list", "--ns", "extdisco:"], ["extdisco:2", "extdisco:1", "extdisco:0"])
+        expect(["xnet", "stun-list", "--ns", ""],
+               ["extdisco:2", "extdisco:1", "extdisco:0", "xep0215-provisional", "xep0215-0.1", "jingleinfo"])
+        del COMPLETE_ENV["XDG_CONFIG_HOME"]
+    # fish completes directories (not files) for directory options such as --state-dir.
+    with open(os.path.join(ROOT, "completions", "xnet.fish")) as f:
+        fish = f.read()
+    for node in walk(tree):
+        for o in node["options"]:
+            if o["value_completion"] == "directory":
+                checks += 1
+                line = next((l for l in fish.splitlines() if f"-l {o['long'][0]} " in l), "")
+                if "__fish_complete_directories" not in line:
+                    failures.append(f"fish: {o['long'][0]} does not complete directories: {line!r}")
     for shell, args in (("zsh", ["-n"]), ("fish", ["--no-execute"])):
         exe = shutil.which(shell)
         if exe:
@@ -683,6 +743,7 @@ def main():
         return 2
     if args.test_completions:
         try:
+            COMPLETE_ENV["PATH"] = os.path.dirname(os.path.abspath(args.binary)) + os.pathsep + os.environ.get("PATH", "")
             return test_completions(tree)
         except DocsError as e:
             print(f"gen-docs: {e}", file=sys.stderr)

@@ -9,6 +9,8 @@
 #include <nlohmann/json.hpp>
 
 #include "cmd/commands.hpp"
+#include "config.hpp"
+#include "xep/xep0215.hpp"
 
 namespace xnet::cmd {
 namespace {
@@ -148,7 +150,34 @@ json dump_app(CLI::App& app) {
 
 }  // namespace
 
+void register_complete(CLI::App& root) {
+  // Values the shell completions cannot know statically (scripts/gen-docs.py calls this):
+  // `xnet [--config FILE] __complete accounts|debug-areas|stun-forms`.
+  auto kind = std::make_shared<std::string>();
+  auto* sub = root.add_subcommand("__complete", "Print completion candidates of KIND, one a line");
+  sub->group("");
+  sub->add_option("kind", *kind)->required();
+  CLI::App* rootp = &root;
+  sub->callback([kind, rootp] {
+    if (*kind == "accounts") {
+      std::string path;
+      if (auto* o = rootp->get_option_no_throw("--config"); o && o->count()) path = o->as<std::string>();
+      auto cfg = config::load(path.empty() ? config::default_path() : std::filesystem::path(path), false);
+      if (cfg)
+        for (const auto& a : cfg->accounts) std::cout << a.name << '\n';
+    } else if (*kind == "debug-areas") {
+      for (const char* a : {"xml", "stun", "mdns", "server", "all", "list"}) std::cout << a << '\n';
+    } else if (*kind == "stun-forms") {
+      using F = xep0215::Form;
+      for (F f : {F::Extdisco2, F::Extdisco1, F::Extdisco0, F::Provisional, F::Stun2007, F::JingleInfo})
+        std::cout << xep0215::form_label(f) << '\n';
+    }
+    std::cout.flush();
+  });
+}
+
 void register_dump_cli(CLI::App& root) {
+  register_complete(root);
   auto* sub = root.add_subcommand("__dump-cli", "Print the command-line tree as JSON (for docs generation)");
   sub->group("");  // hidden from help, man pages and completions
   CLI::App* rootp = &root;
