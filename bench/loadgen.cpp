@@ -8,19 +8,24 @@
 //   loadgen --port P --mode logins  --clients 8 --count 400
 //   loadgen --port P --mode queries --clients 8 --queries 2000
 //   loadgen --port P --mode idle    --idle 1000 --pid SERVER_PID
-// Prints one JSON object.
+//   loadgen --port P --mode all     --idle 10000 --count 400 --queries 4000 --pid SERVER_PID
+//     (idle sessions first, then logins and queries while they stay open)
+// --deadline S bounds the whole run: what is done by then is reported ("deadline_hit": true)
+// and the process exits 3 instead of waiting for a stuck server. Prints one JSON object.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <poll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <iostream>
@@ -56,7 +61,10 @@ struct Options {
   int pid = 0;
   double timeout = 10;
   double settle = 6;     ///< idle: seconds to wait before sampling RSS
+  double deadline = 600;  ///< whole run
 };
+
+std::atomic<bool> g_stop{false};
 
 std::mutex g_salt_mu;
 std::map<std::string, std::string> g_salted;  // user|salt|iter -> SaltedPassword
@@ -75,7 +83,11 @@ class Conn {
     a.sin_family = AF_INET;
     a.sin_port = htons(static_cast<uint16_t>(o_.port));
     inet_pton(AF_INET, o_.host.c_str(), &a.sin_addr);
-    if (::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) throw std::runtime_error("connect failed");
+    if (fd_ < 0) throw std::runtime_error(std::string("socket: ") + std::strerror(errno));
+    timeval tv{static_cast<long>(o_.timeout), 0};
+    ::setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);  // bounds connect() too
+    if (::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0)
+      throw std::runtime_error(std::string("connect: ") + std::strerror(errno));
     int one = 1;
     ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     header();
@@ -177,7 +189,8 @@ class Conn {
         auto left = std::chrono::duration_cast<std::chrono::milliseconds>(end - Clock::now()).count();
         if (left <= 0) throw std::runtime_error("timeout waiting for " + needle);
         pollfd p{fd_, POLLIN, 0};
-        if (::poll(&p, 1, static_cast<int>(left)) <= 0) throw std::runtime_error("timeout waiting for " + needle);
+        if (g_stop) throw std::runtime_error("deadline");
+        if (::poll(&p, 1, static_cast<int>(std::min<long>(left, 1000))) <= 0) continue;
       }
       char b[16384];
       int n = ssl_ ? SSL_read(ssl_, b, sizeof b) : static_cast<int>(::recv(fd_, b, sizeof b, 0));
@@ -231,12 +244,21 @@ int main(int argc, char** argv) {
     else if (k == "--pid") o.pid = std::stoi(v);
     else if (k == "--timeout") o.timeout = std::stod(v);
     else if (k == "--settle") o.settle = std::stod(v);
+    else if (k == "--deadline") o.deadline = std::stod(v);
     else {
       std::cerr << "loadgen: unknown option " << k << "\n";
       return 64;
     }
   }
+  {
+    rlimit rl{};
+    if (::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+      rl.rlim_cur = rl.rlim_max;
+      ::setrlimit(RLIMIT_NOFILE, &rl);
+    }
+  }
   SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+  SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
   SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
   SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, nullptr);  // loopback benchmark; the tests verify
   auto user = [&](int i) { return o.user_prefix + std::to_string(i % o.users); };
@@ -250,7 +272,21 @@ int main(int argc, char** argv) {
     if (first_error.empty()) first_error = e.what();
   };
 
-  if (o.mode == "logins") {
+  // The overall deadline: stop starting work, report what is done, never hang.
+  std::mutex out_mu;
+  std::thread([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(static_cast<long>(o.deadline * 1000)));
+    g_stop = true;
+    std::this_thread::sleep_for(std::chrono::seconds(static_cast<long>(o.timeout) + 5));
+    std::lock_guard lock(out_mu);
+    nlohmann::json j = out;
+    j["deadline_hit"] = true;
+    j["errors"] = errors.load();
+    std::cout << j.dump() << std::endl;
+    std::_Exit(3);
+  }).detach();
+
+  auto run_logins = [&](nlohmann::json& res) {
     // Each unit of work: connect, STARTTLS, SCRAM, bind, one sic:1 query, close.
     std::atomic<int> next{0};
     std::vector<double> lat;
@@ -259,7 +295,7 @@ int main(int argc, char** argv) {
     for (int c = 0; c < o.clients; ++c)
       ts.emplace_back([&, c] {
         std::vector<double> mine;
-        for (int i; (i = next++) < o.count;) {
+        for (int i; !g_stop && (i = next++) < o.count;) {
           auto s = Clock::now();
           try {
             Conn conn(o, ctx);
@@ -276,16 +312,22 @@ int main(int argc, char** argv) {
       });
     for (auto& t : ts) t.join();
     double secs = std::chrono::duration<double>(Clock::now() - t0).count();
-    out["logins"] = lat.size();
-    out["seconds"] = secs;
-    out["logins_per_s"] = lat.size() / secs;
-    out["login_ms_p50"] = pct(lat, 0.5);
-    out["login_ms_p99"] = pct(lat, 0.99);
-  } else if (o.mode == "queries") {
+    res["logins"] = lat.size();
+    res["seconds"] = secs;
+    res["logins_per_s"] = lat.size() / secs;
+    res["login_ms_p50"] = pct(lat, 0.5);
+    res["login_ms_p99"] = pct(lat, 0.99);
+  };
+  auto run_queries = [&](nlohmann::json& res) {
     std::vector<std::unique_ptr<Conn>> conns;
-    for (int c = 0; c < o.clients; ++c) {
-      conns.push_back(std::make_unique<Conn>(o, ctx));
-      conns.back()->login(user(c), "q" + std::to_string(c));
+    try {
+      for (int c = 0; c < o.clients; ++c) {
+        conns.push_back(std::make_unique<Conn>(o, ctx));
+        conns.back()->login(user(c), "q" + std::to_string(c));
+      }
+    } catch (const std::exception& e) {
+      note_error(e);
+      return;
     }
     std::atomic<int> next{0}, done{0};
     std::vector<double> lat;
@@ -295,7 +337,7 @@ int main(int argc, char** argv) {
       ts.emplace_back([&, c] {
         std::vector<double> mine;
         try {
-          for (int i; (i = next++) < o.queries;) {
+          for (int i; !g_stop && (i = next++) < o.queries;) {
             auto s = Clock::now();
             conns[c]->sic(i);
             mine.push_back(std::chrono::duration<double, std::milli>(Clock::now() - s).count());
@@ -309,20 +351,27 @@ int main(int argc, char** argv) {
       });
     for (auto& t : ts) t.join();
     double secs = std::chrono::duration<double>(Clock::now() - t0).count();
-    out["queries"] = done.load();
-    out["seconds"] = secs;
-    out["queries_per_s"] = done / secs;
-    out["query_ms_p50"] = pct(lat, 0.5);
-    out["query_ms_p99"] = pct(lat, 0.99);
-    for (auto& c : conns) c->close();
-  } else if (o.mode == "idle") {
+    res["queries"] = done.load();
+    res["seconds"] = secs;
+    res["queries_per_s"] = done / secs;
+    res["query_ms_p50"] = pct(lat, 0.5);
+    res["query_ms_p99"] = pct(lat, 0.99);
+    for (auto& c : conns) try {
+        c->close();
+      } catch (const std::exception&) {
+      }
+  };
+  std::vector<std::unique_ptr<Conn>> idle_conns;
+  auto run_idle = [&](nlohmann::json& res) {
     long before = o.pid ? rss_kb(o.pid, "VmRSS:") : -1;
-    std::vector<std::unique_ptr<Conn>> conns(static_cast<std::size_t>(o.idle));
+    auto& conns = idle_conns;
+    conns.resize(static_cast<std::size_t>(o.idle));
     std::atomic<int> next{0};
+    auto t0 = Clock::now();
     std::vector<std::thread> ts;
     for (int c = 0; c < std::max(1, o.clients); ++c)
       ts.emplace_back([&, c] {
-        for (int i; (i = next++) < o.idle;) {
+        for (int i; !g_stop && (i = next++) < o.idle;) {
           try {
             auto conn = std::make_unique<Conn>(o, ctx);
             conn->login(user(i), "idle" + std::to_string(i));
@@ -334,23 +383,48 @@ int main(int argc, char** argv) {
         (void)c;
       });
     for (auto& t : ts) t.join();
+    double open_secs = std::chrono::duration<double>(Clock::now() - t0).count();
     // Let the server settle (timers, allocator trimming) before sampling.
     std::this_thread::sleep_for(std::chrono::milliseconds(static_cast<int>(o.settle * 1000)));
     long after = o.pid ? rss_kb(o.pid, "VmRSS:") : -1;
     long hwm = o.pid ? rss_kb(o.pid, "VmHWM:") : -1;
     int open = static_cast<int>(std::count_if(conns.begin(), conns.end(), [](auto& c) { return c != nullptr; }));
-    out["idle_sessions"] = open;
-    out["rss_before_kb"] = before;
-    out["rss_after_kb"] = after;
-    out["peak_rss_kb"] = hwm;
-    out["rss_per_session_kb"] = open ? static_cast<double>(after - before) / open : 0.0;
+    res["idle_sessions"] = open;
+    res["open_seconds"] = open_secs;
+    res["rss_before_kb"] = before;
+    res["rss_after_kb"] = after;
+    res["peak_rss_kb"] = hwm;
+    res["rss_per_session_kb"] = open ? static_cast<double>(after - before) / open : 0.0;
+  };
+  auto record = [&](const char* key, auto fn) {
+    nlohmann::json res;
+    fn(res);
+    std::lock_guard lock(out_mu);
+    if (key) out[key] = res;
+    else out.update(res);
+  };
+  if (o.mode == "logins") {
+    record(nullptr, run_logins);
+  } else if (o.mode == "queries") {
+    record(nullptr, run_queries);
+  } else if (o.mode == "idle") {
+    record(nullptr, run_idle);
+  } else if (o.mode == "all") {
+    record("idle", run_idle);
+    record("logins", run_logins);
+    record("queries", run_queries);
+    std::lock_guard lock(out_mu);
+    out["peak_rss_kb"] = o.pid ? rss_kb(o.pid, "VmHWM:") : -1;
+    out["idle_still_open"] = std::count_if(idle_conns.begin(), idle_conns.end(), [](auto& c) { return c != nullptr; });
   } else {
-    std::cerr << "loadgen: --mode logins|queries|idle\n";
+    std::cerr << "loadgen: --mode logins|queries|idle|all\n";
     return 64;
   }
+  std::lock_guard lock(out_mu);
   out["errors"] = errors.load();
   if (!first_error.empty()) out["first_error"] = first_error;
   std::cout << out.dump() << std::endl;
-  SSL_CTX_free(ctx);
-  return errors ? 1 : 0;
+  std::cout.flush();
+  // Idle connections are dropped with the process (closing 10 000 streams politely is not measured).
+  std::_Exit(errors ? 1 : 0);
 }

@@ -83,7 +83,11 @@ void C2sSession::on_data(std::string_view data) {
   if (!r && state_ != State::Closed && !restart_pending_) {
     auto cond = parser_.error_condition().empty() ? std::string("not-well-formed") : parser_.error_condition();
     close_with_error(cond, r.error().message);
+    return;
   }
+  // Between stanzas a bound stream keeps no XML parser: idle sessions dominate memory, and a
+  // parser that lives only while data is parsed leaves no holes between long-lived blocks.
+  if (state_ == State::Bound) parser_.hibernate();
 }
 
 void C2sSession::write_raw(std::string data, bool trace) {

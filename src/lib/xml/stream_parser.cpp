@@ -24,6 +24,9 @@ struct StreamParser::Impl {
   XML_Index stanza_start = -1;
   XML_Index fed = 0;         // bytes handed to expat so far
   XML_Index last_event = 0;  // byte index of the last callback
+  XML_Index rest = -1;       // end of the last complete top-level item (root tag, stanza, whitespace)
+  bool waking = false;       // feeding the synthetic root after hibernation
+  std::string root_qname;    // the root's tag as sent (the synthetic root repeats it)
   std::size_t event_end = 0;  // just past the element whose end callback runs
   std::size_t start_end = 0;  // just past the last start tag
   bool failed = false;
@@ -37,6 +40,42 @@ struct StreamParser::Impl {
   }
 
   void create() {
+    make_parser();
+    scopes.clear();
+    stack.clear();
+    depth = 0;
+    stanza_start = -1;
+    fed = 0;
+    last_event = 0;
+    event_end = 0;
+    rest = -1;
+    failed = false;
+    is_open = false;
+    condition.clear();
+    message.clear();
+  }
+
+  // A dormant parser (hibernate()) comes back: a new expat parser is fed a root open tag with
+  // the same namespace declarations, without telling the handler.
+  void wake() {
+    std::map<std::string, std::string> root = scopes.empty() ? std::map<std::string, std::string>() : scopes.front();
+    make_parser();
+    scopes.clear();
+    depth = 0;
+    std::string head = "<" + (root_qname.empty() ? std::string("r") : root_qname);
+    for (const auto& [prefix, uri] : root)
+      head += (prefix.empty() ? std::string(" xmlns") : " xmlns:" + prefix) + "='" + escape_attr(uri) + "'";
+    head += ">";
+    waking = true;
+    XML_Parse(parser, head.data(), static_cast<int>(head.size()), XML_FALSE);
+    waking = false;
+    fed = static_cast<XML_Index>(head.size());
+    last_event = fed;
+    rest = fed;
+    stanza_start = -1;
+  }
+
+  void make_parser() {
     if (parser) XML_ParserFree(parser);
     parser = XML_ParserCreate("UTF-8");
     XML_SetUserData(parser, this);
@@ -49,17 +88,6 @@ struct StreamParser::Impl {
     XML_SetXmlDeclHandler(parser, &Impl::decl_cb);
     // Never load external entities or DTD subsets.
     XML_SetParamEntityParsing(parser, XML_PARAM_ENTITY_PARSING_NEVER);
-    scopes.clear();
-    stack.clear();
-    depth = 0;
-    stanza_start = -1;
-    fed = 0;
-    last_event = 0;
-    event_end = 0;
-    failed = false;
-    is_open = false;
-    condition.clear();
-    message.clear();
   }
 
   void stop(std::string cond, std::string msg) {
@@ -176,6 +204,9 @@ struct StreamParser::Impl {
     Element e(std::move(local), std::move(uri));
     e.attrs = std::move(plain);
     if (!limits.document_mode && depth == 1) {
+      rest = static_cast<XML_Index>(start_end);
+      if (waking) return;
+      root_qname = std::string(q);
       for (auto& d : decls) e.attrs.push_back(std::move(d));
       is_open = true;
       handler.on_open(e);
@@ -208,6 +239,7 @@ struct StreamParser::Impl {
       check_size();
       if (failed) return;
       stanza_start = -1;
+      rest = static_cast<XML_Index>(event_end);
       handler.on_stanza(std::move(done));
     } else {
       stack.back().children.push_back(std::move(done));
@@ -226,7 +258,7 @@ struct StreamParser::Impl {
         }
       }
       // Keepalive whitespace is consumed: it does not count toward the next stanza's size.
-      if (auto now = XML_GetCurrentByteIndex(parser); now >= 0) last_event = now + len;
+      if (auto now = XML_GetCurrentByteIndex(parser); now >= 0) last_event = rest = now + len;
       return;
     }
     stack.back().text.append(s, static_cast<std::size_t>(len));
@@ -242,6 +274,7 @@ StreamParser::~StreamParser() = default;
 Result<void> StreamParser::feed(std::string_view data, bool is_final) {
   auto& m = *impl_;
   if (m.failed) return fail(Category::Protocol, "XML stream: " + m.message);
+  if (!m.parser) m.wake();
   // A UTF-16/32 stream (byte order mark, or NUL bytes in the first characters) is refused
   // before expat would decode it (RFC 6120 §11.6).
   for (std::size_t i = 0; i < data.size() && m.fed + static_cast<XML_Index>(i) < 4; ++i) {
@@ -281,6 +314,22 @@ void StreamParser::reset() { impl_->create(); }
 const std::string& StreamParser::error_condition() const { return impl_->condition; }
 
 bool StreamParser::open() const { return impl_->is_open; }
+
+bool StreamParser::at_rest() const {
+  const auto& m = *impl_;
+  if (!m.parser) return true;
+  return m.is_open && !m.failed && !m.limits.document_mode && m.depth == 1 && m.stack.empty() && m.rest == m.fed;
+}
+
+bool StreamParser::hibernate() {
+  auto& m = *impl_;
+  if (!m.parser) return true;
+  if (!at_rest()) return false;
+  XML_ParserFree(m.parser);
+  m.parser = nullptr;
+  std::vector<Element>().swap(m.stack);
+  return true;
+}
 
 std::size_t StreamParser::event_end() const { return impl_->event_end; }
 

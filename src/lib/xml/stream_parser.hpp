@@ -53,6 +53,13 @@ class StreamParser {
   const std::string& error_condition() const;
   /// True between on_open and on_close.
   bool open() const;
+  /// True when the stream is open and every byte fed so far belongs to complete stanzas or
+  /// keepalive whitespace (nothing half-parsed).
+  bool at_rest() const;
+  /// When at_rest(), frees the expat parser and its buffers (an idle stream then costs only its
+  /// root namespace declarations); the next feed() makes a new one in the same state. Returns
+  /// whether the parser is dormant. (event_end() offsets then count from the wake-up.)
+  bool hibernate();
   /// Inside StreamHandler::on_stanza/on_close: the byte offset, counted from construction or
   /// reset(), just past the element that completed (e.g. to refuse bytes after <proceed/>).
   std::size_t event_end() const;

@@ -423,3 +423,33 @@ TEST_CASE("limits: keepalive, idle and auth timeouts, slow readers", "[session][
     CHECK_THAT(c.t.take(), Contains("<system-shutdown"));
   }
 }
+
+TEST_CASE("a quiet bound stream hibernates its XML parser and wakes up for the next stanza", "[session]") {
+  World w;
+  Client a(w.hub), b(w.hub);
+  auto ja = a.login_anonymous();
+  b.login_anonymous();
+  auto later = Clock::now() + std::chrono::seconds(5);
+  a.s.on_timer(later);
+  // Stanzas after the wake-up parse in the same stream (namespaces, size limit, routing).
+  auto r = a.feed("<iq type='get' id='p1'><ping xmlns='urn:xmpp:ping'/></iq>");
+  CHECK_THAT(r, Contains("id='p1'"));
+  CHECK_THAT(r, Contains("type='result'"));
+  a.s.on_timer(later + std::chrono::seconds(5));
+  // A stanza split across the hibernation point is not hibernated away.
+  a.feed("<iq type='get' id='p2'>");
+  a.s.on_timer(later + std::chrono::seconds(10));
+  r = a.feed("<ping xmlns='urn:xmpp:ping'/></iq> ");
+  CHECK_THAT(r, Contains("id='p2'"));
+  a.s.on_timer(later + std::chrono::seconds(15));
+  r = b.feed("<message to='" + ja + "'><body>hi</body></message>");
+  CHECK_THAT(a.t.take(), Contains("<body>hi</body>"));
+  r = a.feed("<message to='x@localhost'><body>" + std::string(5000, 'a') + "</body></message>");
+  CHECK_THAT(r, Contains("policy-violation"));
+  Client c(w.hub);
+  c.login_anonymous();
+  c.s.on_timer(later);
+  r = c.feed("</stream:stream>");
+  CHECK_THAT(r, Contains("</stream:stream>"));
+  CHECK_THAT(r, !Contains("stream:error"));
+}
