@@ -3,6 +3,10 @@
 
 #include <algorithm>
 #include <ctime>
+#include <memory>
+#include <optional>
+
+#include <asio/io_context.hpp>
 
 #include "xep/extdisco_client.hpp"
 #include "xmpp/stun_services.hpp"
@@ -22,7 +26,18 @@ Result<stun::UdpBehaviour> external_via_stun(Session& session, Deadline deadline
   if (targets.empty()) return fail(Category::NotSupported, "the server announces no STUN server over UDP");
   stun::BehaviourOptions bo;
   bo.deadline = std::chrono::steady_clock::now() + std::min(std::chrono::milliseconds(6000), deadline.remaining());
-  auto seen = stun::discover_behaviour(targets, bo, out);
+  // On the session's own loop: the stream stays served (pings answered) while STUN runs.
+  auto result = std::make_shared<std::optional<stun::UdpBehaviour>>();
+  stun::async_discover_behaviour(session.io(), targets, bo, out,
+                                 [result](stun::UdpBehaviour b) { *result = std::move(b); });
+  auto ran = session.run_until([result] { return result->has_value(); }, deadline);
+  // The discovery is bounded by its own deadline; if the stream ended first, finish it anyway
+  // so nothing of it is left pending on the loop.
+  const auto limit = *bo.deadline + std::chrono::seconds(2);
+  while (!result->has_value() && std::chrono::steady_clock::now() < limit)
+    session.io().run_one_for(std::chrono::milliseconds(100));
+  if (!result->has_value()) return fail(ran ? Error(Category::Timeout, "STUN discovery did not finish") : ran.error());
+  auto seen = std::move(**result);
   if (seen.observations.empty()) {
     std::string why = seen.failures.empty() ? "no answer" : seen.failures.front();
     return fail(Category::Timeout, "no STUN server answered (" + why + ")");

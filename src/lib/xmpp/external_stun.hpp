@@ -14,7 +14,8 @@ namespace xnet::xmpp {
 /// supports them; bounded by deadline and at most a few seconds. Errors: NotSupported when
 /// none is announced; the first server's failure when none answers. The list is found by
 /// discover_stun_services() (the domain, or a component in its disco#items), or asked of
-/// service_jid only when it is not empty (whoami --service).
+/// service_jid only when it is not empty (whoami --service). The STUN traffic runs on
+/// session.io(), the loop that also serves the stream.
 Result<stun::UdpBehaviour> external_via_stun(Session& session, Deadline deadline, Trace& trace,
                                              const std::string& service_jid = {});
 
