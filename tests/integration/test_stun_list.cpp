@@ -494,6 +494,52 @@ TEST_CASE("stun-list finds the XEP-0215 service of a component behind Prosody", 
   }
 }
 
+TEST_CASE("stun-list --watch takes pushes from the component the list came from", "[integration][stun_list][component]") {
+  SKIP_WITHOUT_PEERS();
+  ComponentSetup c;
+  auto& p = *c.prosody;
+  TempDir d("xnet-comp-watch");
+  Process::Options po;
+  po.stdout_file = d / "out";
+  po.stderr_file = d / "err";
+  po.env = {{"XNET_PASSWORD", kPassword}, {"XDG_CONFIG_HOME", (d / "cfg").string()}};
+  auto args = stun_list(p, {"--watch", "--type", "turn"});
+  args.insert(args.begin(), xnet_binary());
+  Process watch(args, po);
+  auto lines = [&] {
+    auto text = read_file(d / "out");
+    return static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n'));
+  };
+  auto wait_lines = [&](std::size_t n) {
+    for (int i = 0; i < 500 && lines() < n; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    return lines() >= n;
+  };
+  INFO(read_file(d / "err") << c.log());
+  REQUIRE(wait_lines(1));
+  write_file(c.dir / "services.toml", read_file(c.dir / "services.toml") +
+                                           "\n[[external_services]]\ntype = \"turn\"\nhost = \"127.0.0.2\"\n"
+                                           "port = 3478\ntransport = \"tcp\"\n");
+  c.component->signal(SIGHUP);
+  REQUIRE(wait_lines(2));
+  watch.signal(SIGINT);
+  auto status = watch.wait(std::chrono::seconds(5));
+  REQUIRE(status);
+  CHECK(*status == 0);
+  RunResult out;
+  out.out = read_file(d / "out");
+  auto events = out.json_lines();
+  REQUIRE(events.size() == 2);
+  CHECK(events[0]["event"] == "list");
+  CHECK(events[0]["service_jids"] == nlohmann::json::array({"xnet.localhost"}));
+  CHECK(events[1]["event"] == "push");
+  CHECK(events[1]["from"] == "xnet.localhost");
+  bool added = false;
+  for (const auto& ch : events[1]["changes"])
+    if (ch["host"] == "127.0.0.2" && ch["action"] == "add") added = true;
+  CHECK(added);
+  CHECK(events[1]["services"].size() == 2);
+}
+
 TEST_CASE("stun-list without any XEP-0215 service says how many items it checked", "[integration][stun_list][component]") {
   SKIP_WITHOUT_PEERS();
   ProsodyOptions po;
