@@ -2,24 +2,14 @@
 #include "xmpp/stun_services.hpp"
 
 #include <algorithm>
-#include <concepts>
 
 namespace xnet::xmpp {
 
 namespace {
 
-// Session::request_all (request-by-id, several IQs in one flight) is being added in parallel
-// with this code; use it as soon as Session has it, else ask one IQ after another.
-template <class S>
-xep0215::BatchRequester make_batch(S& session, Deadline deadline) {
-  if constexpr (requires(S& s, std::vector<xml::Element> v, Deadline d) {
-                  { s.request_all(std::move(v), d) } -> std::same_as<std::vector<Result<xml::Element>>>;
-                }) {
-    return [&session, deadline](std::vector<xml::Element> iqs) { return session.request_all(std::move(iqs), deadline); };
-  } else {
-    return xep0215::sequential(
-        [&session, deadline](xml::Element iq) { return session.request(std::move(iq), deadline); });
-  }
+// The IQs of a batch share one flight (request-by-id); the replies come back in order.
+xep0215::BatchRequester make_batch(Session& session, Deadline deadline) {
+  return [&session, deadline](std::vector<xml::Element> iqs) { return session.request_all(std::move(iqs), deadline); };
 }
 
 }  // namespace

@@ -19,8 +19,8 @@
 /// which of them are probed.
 namespace xnet::xmpp {
 
-/// session's requests as a XEP-0215 batch requester, each bounded by deadline. Today the
-/// IQs of a batch are asked one after another; with request-by-id they share one flight.
+/// session's requests as a XEP-0215 batch requester bounded by deadline: the IQs of a batch
+/// are sent together (Session::request_all) and share one round trip.
 xep0215::BatchRequester batch_requester(Session& session, Deadline deadline);
 
 /// How long the disco#info requests to the domain's items may take together (bounded by the
