@@ -255,6 +255,11 @@ void add_pass_serve_options(CLI::App& serve, PassServeOptions& o) {
       ->group(g)
       ->check(CLI::Range(0.0, 86400.0))
       ->type_name("SECONDS");
+  serve.add_option("--pass-owner-ping", o.owner_ping,
+                   "Component mode: ping owners every SECONDS, freeing the ports of silent ones (default 30, 0 = off)")
+      ->group(g)
+      ->check(CLI::Range(0.0, 3600.0))
+      ->type_name("SECONDS");
   serve.add_flag("--pass-anonymous", o.anonymous, "Let anonymous (SASL ANONYMOUS) sessions rent ports")
       ->group(g);
   serve.add_option("--pass-max-expire", o.max_expire,
@@ -291,6 +296,7 @@ std::unique_ptr<server::Service> make_pass_service(const PassServeOptions& o, co
   c.limits.pending_per_source = o.pending_per_source;
   c.limits.grace = std::chrono::milliseconds(static_cast<long long>(o.grace * 1000));
   c.allow_anonymous = o.anonymous;
+  c.owner_ping_interval = std::chrono::milliseconds(static_cast<long long>(o.owner_ping * 1000));
   c.bandwidth = o.bandwidth;
   return std::make_unique<pass::PassService>(
       c, [&log](std::string_view name, const nlohmann::json& fields) { log.event(name, fields); });

@@ -509,7 +509,7 @@ TEST_CASE("pass: component mode behind a real Prosody", "[integration][pass][pro
                                 "pass.localhost", "--router", "127.0.0.1:" + std::to_string(prosody.component_port()),
                                 "--port-file", (dir / "ready").string(), "--pass-range",
                                 std::to_string(base) + "-" + std::to_string(base + 99), "--pass-public-ip",
-                                "127.0.0.1", "--pass-grace", "1"};
+                                "127.0.0.1", "--pass-grace", "1", "--pass-owner-ping", "1"};
   Process::Options o;
   o.env["XNET_COMPONENT_SECRET"] = "component-secret";
   o.env["XDG_CONFIG_HOME"] = (dir / "config").string();
@@ -527,6 +527,11 @@ TEST_CASE("pass: component mode behind a real Prosody", "[integration][pass][pro
   auto back = round_trip(c, data);
   ::close(c);
   CHECK(sha256(back) == sha256(data));
+  // The component pings the owner every second through Prosody; the listener answers, so its
+  // port stays.
+  std::this_thread::sleep_for(3500ms);
+  CHECK(relays(l.port()));
+  CHECK(read_file(dir / "err").find("pass_owner_gone") == std::string::npos);
   // Close through the router as well.
   auto r = run_xnet({"--json", "pass", "close", "127.0.0.1:1", "--service", "pass.localhost", "--jid",
                      "alice@localhost", "--server", s.address, "--ca-file", s.ca},

@@ -320,6 +320,15 @@ struct Listener::Impl {
   }
 
   bool handle(const xml::Element& st) {
+    // XEP-0199: answer pings (a PASS component pings owners to learn that they left).
+    if (st.name == "iq" && st.attr_or("type") == "get" && st.child("ping", "urn:xmpp:ping")) {
+      xml::Element r("iq", "jabber:client");
+      r.set("type", "result");
+      r.set("id", st.attr_or("id"));
+      if (st.attr("from")) r.set("to", st.attr_or("from"));
+      link->send(r);
+      return true;
+    }
     if (st.name == "iq" && !ping_id.empty() && st.attr_or("id") == ping_id &&
         (st.attr_or("type") == "result" || st.attr_or("type") == "error")) {
       ping_id.clear();  // any answer, even an error, proves the link is alive

@@ -119,7 +119,11 @@ struct PassService::Impl : std::enable_shared_from_this<Impl> {
   };
   std::map<std::uint16_t, RefusalNotices> refusal_notices;  // by listener port
   std::unique_ptr<asio::steady_timer> ping_timer;
-  std::map<std::string, std::string> remote_owners;  // component mode: owner → outstanding ping id
+  struct OwnerPing {
+    std::string outstanding;  // id of the ping in flight ("" = none)
+    bool answers = false;     // answered a ping with a result before
+  };
+  std::map<std::string, OwnerPing> remote_owners;  // component mode, by owner full JID
   bool stopped = false;
 
   void event(std::string_view name, nlohmann::json fields) {
@@ -184,7 +188,7 @@ struct PassService::Impl : std::enable_shared_from_this<Impl> {
       if (auto r = reg.reclaim(o.full_jid, *q.reclaim, q.token.has_value())) {
         for (const auto& p : r->dropped) drop_io(p.id);
         session_ip[o.full_jid] = o.remote ? normalize_ip(o.remote->ip) : std::string();
-        if (!o.local) remote_owners.emplace(o.full_jid, std::string());
+        if (!o.local) remote_owners.emplace(o.full_jid, OwnerPing{});
         xep0003::Query res;
         res.server = ep(r->listener.port);
         reply_result(iq, res);
@@ -210,7 +214,7 @@ struct PassService::Impl : std::enable_shared_from_this<Impl> {
     }
     listeners[l->port] = acc;
     session_ip[o.full_jid] = o.remote ? normalize_ip(o.remote->ip) : std::string();
-    if (!o.local) remote_owners.emplace(o.full_jid, std::string());
+    if (!o.local) remote_owners.emplace(o.full_jid, OwnerPing{});
     accept_loop(l->port, acc);
     xep0003::Query r;
     r.server = ep(l->port);
@@ -476,10 +480,18 @@ struct PassService::Impl : std::enable_shared_from_this<Impl> {
     const auto id = iq.attr_or("id");
     if (id.rfind("pass-ping-", 0) == 0) {
       auto it = remote_owners.find(o.full_jid);
-      if (it == remote_owners.end() || it->second != id) return true;
+      if (it == remote_owners.end() || it->second.outstanding != id) return true;
+      it->second.outstanding.clear();
       if (type == "result") {
-        it->second.clear();
-      } else {
+        it->second.answers = true;
+        return true;
+      }
+      // The router bounces a ping to a resource that is gone, but a client without XEP-0199
+      // answers with an error too: an error means "gone" only from an owner that answered
+      // pings before, or when it names an absent recipient.
+      auto err = xep0003::parse_error(iq);
+      if (it->second.answers || err.condition == "recipient-unavailable" ||
+          err.condition == "item-not-found" || err.condition == "remote-server-not-found") {
         event("pass_owner_gone", {{"owner", o.full_jid}, {"reason", "ping_error"}});
         session_end(o.full_jid);
       }
@@ -579,13 +591,13 @@ struct PassService::Impl : std::enable_shared_from_this<Impl> {
         it = remote_owners.erase(it);
         continue;
       }
-      if (!it->second.empty()) {
+      if (!it->second.outstanding.empty()) {
         gone.push_back(it->first);
       } else {
-        it->second = "pass-ping-" + std::to_string(++seq);
+        it->second.outstanding = "pass-ping-" + std::to_string(++seq);
         xml::Element iq("iq", "jabber:client");
         iq.set("type", "get");
-        iq.set("id", it->second);
+        iq.set("id", it->second.outstanding);
         iq.set("from", jid());
         iq.set("to", it->first);
         iq.add("ping", std::string(kPingNs));

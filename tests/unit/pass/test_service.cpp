@@ -539,6 +539,25 @@ int tcp_connect_from(const char* src, std::uint16_t port) {
   return fd;
 }
 
+}  // namespace
+
+namespace xnet::server {
+// The error an owner's client (or its router) sends back for request.
+xml::Element make_error_reply_for_test(const xml::Element& request, const std::string& condition) {
+  xml::Element r("iq", "jabber:client");
+  r.set("type", "error");
+  r.set("id", request.attr_or("id"));
+  r.set("from", request.attr_or("to"));
+  r.set("to", request.attr_or("from"));
+  auto& e = r.add("error");
+  e.set("type", "cancel");
+  e.add(condition, "urn:ietf:params:xml:ns:xmpp-stanzas");
+  return r;
+}
+}  // namespace xnet::server
+
+namespace {
+
 bool is_refused_notice(const xml::Element& n, std::string_view reason) {
   auto q = xep0003::parse_query(*xep0003::find_query(n));
   return q && q->refused == reason;
@@ -699,4 +718,37 @@ TEST_CASE("service: component mode pings owners and frees the ports of silent on
   CHECK(c >= 0);
   if (c >= 0) ::close(c);
   CHECK(tcp_connect(qport) == -1);
+  // An error from an owner that answered pings before means the router bounced it: gone.
+  auto ping = h.host.take([](const xml::Element& e) {
+    return e.attr_or("type") == "get" && e.attr_or("to") == "carol@example.net/c";
+  });
+  REQUIRE(ping);
+  h.deliver(server::make_error_reply_for_test(*ping, "service-unavailable"), remote);
+  bool closed = false;
+  for (int i = 0; i < 40 && !closed; ++i) {
+    int fd = tcp_connect(port);
+    closed = fd < 0;
+    if (fd >= 0) ::close(fd);
+    if (!closed) std::this_thread::sleep_for(25ms);
+  }
+  CHECK(closed);
+}
+
+TEST_CASE("service: an owner without XEP-0199 that answers errors keeps its ports", "[pass][service]") {
+  ServiceConfig cfg;
+  cfg.owner_ping_interval = 150ms;
+  cfg.limits.grace = 0ms;
+  Harness h(cfg);
+  server::Origin legacy{"erin@example.net/e", std::nullopt, false};
+  auto port = h.register_port({}, legacy);
+  for (int round = 0; round < 3; ++round) {
+    auto ping = h.host.take([](const xml::Element& e) {
+      return e.attr_or("type") == "get" && e.attr_or("to") == "erin@example.net/e";
+    });
+    REQUIRE(ping);
+    h.deliver(server::make_error_reply_for_test(*ping, "service-unavailable"), legacy);
+  }
+  int c = tcp_connect(port);
+  CHECK(c >= 0);
+  if (c >= 0) ::close(c);
 }
