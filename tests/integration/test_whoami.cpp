@@ -6,6 +6,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <sstream>
+
 #include <catch2/catch.hpp>
 
 #include "support/process.hpp"
@@ -241,4 +243,109 @@ TEST_CASE("a server without XEP-0279 is 'not supported'", "[integration][whoami]
   CHECK(r.exit_code == 80);
   CHECK(r.json()["error"]["category"] == "not_supported");
   CHECK(r.err.find("XEP-0279") != std::string::npos);
+}
+
+namespace {
+// A DNS responder for the SRV test (test fixture only; xnet itself uses c-ares): example.test
+// has _xmpps-client (priority 0, port 15223) and _xmpp-client (priority 10, port 15222) SRV
+// records pointing at xmpp.example.test = 127.0.0.1. Mode "nodirect" answers "." for
+// _xmpps-client (XEP-0368: no direct TLS offered). Everything else is NXDOMAIN.
+constexpr const char* kDnsResponder = R"PY(
+import socket, struct, sys
+mode, ready = sys.argv[1], sys.argv[2]
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("127.0.0.1", 53))
+open(ready, "w").write("1")
+def wire(n):
+    return b"".join(bytes([len(p)]) + p.encode() for p in n.split(".") if p) + b"\0"
+def rr(t, rdata):
+    return b"\xc0\x0c" + struct.pack(">HHIH", t, 1, 60, len(rdata)) + rdata
+while True:
+    q, addr = s.recvfrom(4096)
+    tid = struct.unpack(">H", q[:2])[0]
+    i, labels = 12, []
+    while q[i]:
+        labels.append(q[i + 1:i + 1 + q[i]].decode()); i += 1 + q[i]
+    qtype = struct.unpack(">H", q[i + 1:i + 3])[0]
+    question, name = q[12:i + 5], ".".join(labels).lower()
+    answers, rcode = [], 0
+    if name == "_xmpps-client._tcp.example.test":
+        if qtype == 33:
+            if mode == "nodirect":
+                answers.append(rr(33, struct.pack(">HHH", 0, 0, 0) + b"\0"))
+            else:
+                answers.append(rr(33, struct.pack(">HHH", 0, 0, 15223) + wire("xmpp.example.test")))
+    elif name == "_xmpp-client._tcp.example.test":
+        if qtype == 33:
+            answers.append(rr(33, struct.pack(">HHH", 10, 0, 15222) + wire("xmpp.example.test")))
+    elif name == "xmpp.example.test":
+        if qtype == 1:
+            answers.append(rr(1, socket.inet_aton("127.0.0.1")))
+    else:
+        rcode = 3
+    s.sendto(struct.pack(">HHHHHH", tid, 0x8180 | rcode, 1, len(answers), 0, 0) + question + b"".join(answers), addr)
+)PY";
+}  // namespace
+
+TEST_CASE("SRV records lead to the server, direct TLS first (XEP-0368), all inside a private namespace",
+          "[integration][whoami][srv]") {
+  XNET_REQUIRE_PEER(::geteuid() == 0 && find_program("unshare") && find_program("ip"),
+                    "needs root, unshare and ip for a private network namespace");
+  XNET_REQUIRE_PEER(::access("/usr/bin/python3", X_OK) == 0, "needs /usr/bin/python3 for the test DNS responder");
+  // A private network and mount namespace: only its own loopback exists, its resolv.conf names
+  // the responder on 127.0.0.1:53, so no query can leave the machine.
+  TempDir d;
+  write_file(d / "resolv.conf", "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n");
+  write_file(d / "dns.py", kDnsResponder);
+  std::string D = d.path().string();
+  std::string x = xnet_binary();
+  std::string script = R"SH(
+set -u
+ip link set lo up
+mount --bind "$D/resolv.conf" /etc/resolv.conf
+"$X" serve --state-dir "$D/st" --domain example.test --listen 127.0.0.1 --port 15222 --tls-port 15223 \
+  --port-file "$D/ports.json" --anonymous >"$D/serve.log" 2>&1 &
+SERVE=$!
+DNS=
+trap 'kill $SERVE $DNS 2>/dev/null; wait' EXIT
+start_dns() {
+  rm -f "$D/dns.ready"
+  /usr/bin/python3 "$D/dns.py" "$1" "$D/dns.ready" &
+  DNS=$!
+  for i in $(seq 200); do [ -s "$D/dns.ready" ] && return 0; sleep 0.025; done
+  return 1
+}
+for i in $(seq 400); do [ -s "$D/ports.json" ] && break; sleep 0.025; done
+start_dns both || exit 90
+"$X" --json whoami --jid example.test --ca-file "$D/st/cert.pem" --timeout 5 -vv 2>>"$D/client.err"
+echo "rc=$?"
+kill $DNS; wait $DNS 2>/dev/null
+start_dns nodirect || exit 91
+"$X" --json whoami --jid example.test --ca-file "$D/st/cert.pem" --timeout 5 -vv 2>>"$D/client.err"
+echo "rc=$?"
+)SH";
+  auto r = run({"unshare", "--net", "--mount", "--propagation", "private", "sh", "-c", script},
+               {{"D", D}, {"X", x}, {"XDG_CONFIG_HOME", D}}, std::nullopt, std::chrono::seconds(60));
+  INFO("stdout: " << r.out << "\nclient: " << read_file(d / "client.err") << "\nserve: " << read_file(d / "serve.log"));
+  REQUIRE(r.exit_code == 0);
+  std::vector<nlohmann::json> docs;
+  std::vector<std::string> rcs;
+  std::istringstream lines(r.out);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind("rc=", 0) == 0)
+      rcs.push_back(line.substr(3));
+    else if (!line.empty())
+      docs.push_back(nlohmann::json::parse(line));
+  }
+  REQUIRE(rcs == std::vector<std::string>{"0", "0"});
+  REQUIRE(docs.size() == 2);
+  // Both SRV sets merged: the direct-TLS record has the better priority.
+  CHECK(docs[0]["tls"] == "direct");
+  CHECK(docs[0]["server_port"] == 15223);
+  CHECK(docs[0]["server_host"] == "xmpp.example.test");
+  CHECK(docs[0]["external_ip"] == "127.0.0.1");
+  // "." for _xmpps-client: STARTTLS on the _xmpp-client record, no guessing of 5223.
+  CHECK(docs[1]["tls"] == "starttls");
+  CHECK(docs[1]["server_port"] == 15222);
+  CHECK(docs[1]["server_host"] == "xmpp.example.test");
 }
