@@ -51,16 +51,10 @@ struct AnnounceOptions {
   bool no_p2pj = false;
 };
 
-enum class AnnounceEvent { Announced, Renamed, Updated };
-constexpr EnumNames<AnnounceEvent, 3> kAnnounceEventNames{
-    {{{AnnounceEvent::Announced, "announced"}, {AnnounceEvent::Renamed, "renamed"}, {AnnounceEvent::Updated, "updated"}}}};
-
-struct Announced {
-  AnnounceEvent event = AnnounceEvent::Announced;
-  std::string name;
-  std::uint16_t port = 0;
-  mdns::TxtRecord txt;
-};
+using mdns::AnnounceEvent;
+using AnnounceKind = mdns::AnnounceEvent::Kind;
+constexpr EnumNames<AnnounceKind, 3> kAnnounceEventNames{
+    {{{AnnounceKind::Announced, "announced"}, {AnnounceKind::Renamed, "renamed"}, {AnnounceKind::Updated, "updated"}}}};
 
 nlohmann::json txt_json(const mdns::TxtRecord& txt) {
   auto j = nlohmann::json::object();
@@ -80,20 +74,20 @@ std::string txt_text(const mdns::TxtRecord& txt) {
 }
 
 // One line per event; text: "announced NAME on TCP port N (TXT...)".
-const FieldTable<Announced> kAnnouncedFields = {
-    {"event", "", [](const Announced& a) { return nlohmann::json(kAnnounceEventNames(a.event)); }},
-    {"name", "", [](const Announced& a) { return nlohmann::json(a.name); }},
-    {"port", "on TCP port", [](const Announced& a) { return nlohmann::json(a.port); }},
-    {"txt", "", [](const Announced& a) { return txt_json(a.txt); }, [](const Announced& a) { return txt_text(a.txt); }},
+const FieldTable<AnnounceEvent> kAnnouncedFields = {
+    {"event", "", [](const AnnounceEvent& a) { return nlohmann::json(kAnnounceEventNames(a.kind)); }},
+    {"name", "", [](const AnnounceEvent& a) { return nlohmann::json(a.name); }},
+    {"port", "on TCP port", [](const AnnounceEvent& a) { return nlohmann::json(a.port); }},
+    {"txt", "", [](const AnnounceEvent& a) { return txt_json(a.txt); }, [](const AnnounceEvent& a) { return txt_text(a.txt); }},
 };
 
-void emit_announced(Output& out, const Announced& a) {
+void emit_announced(Output& out, const AnnounceEvent& a) {
   if (out.json()) {
     out.write_json(fields_json(kAnnouncedFields, a));
     return;
   }
-  std::string line = std::string(kAnnounceEventNames(a.event)) + " " + a.name;
-  if (a.event == AnnounceEvent::Announced) line += " on TCP port " + std::to_string(a.port);
+  std::string line = std::string(kAnnounceEventNames(a.kind)) + " " + a.name;
+  if (a.kind == AnnounceKind::Announced) line += " on TCP port " + std::to_string(a.port);
   if (auto t = txt_text(a.txt); !t.empty()) line += " (" + t + ")";
   out.write_line(line);
 }
@@ -123,101 +117,33 @@ void report_server_event(Output& out, const mdns::ServerEvent& e) {
 }
 
 void run_announce(const AnnounceOptions& o, Output& out) {
-  std::string base = o.name.empty() ? own_default_name() : o.name;
-  auto inst = unwrap(mdns::parse_instance(base));
   if (!mdns::valid_status(o.status)) throw Error(Category::Usage, "--status must be avail, away or dnd");
   for (const auto* f : {&o.msg, &o.nick, &o.first, &o.last, &o.email, &o.jid})
     if (*f) unwrap(mdns::check_xml_text("a TXT field", **f));
-
-  mdns::Presence pres;
-  pres.status = o.status;
-  pres.msg = o.msg;
-  pres.nick = o.nick;
-  pres.first = o.first;
-  pres.last = o.last;
-  pres.email = o.email;
-  pres.jid = o.jid;
-  xep0174::Identity identity;
-  mdns::set_caps(pres, identity);
-
+  mdns::AnnounceRequest req;
+  req.name = o.name.empty() ? own_default_name() : o.name;
+  unwrap(mdns::parse_instance(req.name));
+  req.presence.status = o.status;
+  req.presence.msg = o.msg;
+  req.presence.nick = o.nick;
+  req.presence.first = o.first;
+  req.presence.last = o.last;
+  req.presence.email = o.email;
+  req.presence.jid = o.jid;
+  req.listener.port = static_cast<std::uint16_t>(o.port);
+  req.listener.max_connections = o.max_connections;
+  req.listener.stream.max_stanza_bytes = o.max_stanza;
+  req.port_p2pj = !o.no_p2pj;
+  req.publish_timeout = to_ms(o.publish_timeout);
+  req.control_fd = STDIN_FILENO;
+  req.wake_fd = interrupt_fd();
+  mdns::AnnounceHooks hooks;
+  hooks.on_announce = [&out](const AnnounceEvent& e) { emit_announced(out, e); };
+  hooks.on_stream = [&out](const mdns::ServerEvent& e) { report_server_event(out, e); };
+  hooks.on_warning = [&out](const Error& e) { out.warning(e.message); };
+  hooks.stop = [] { return interrupted(); };
   auto backend = unwrap(mdns::make_backend(out));
-  mdns::ListenerConfig lc;
-  lc.port = static_cast<std::uint16_t>(o.port);
-  lc.max_connections = o.max_connections;
-  lc.stream.local_name = inst.str();
-  lc.stream.identity = identity;
-  lc.stream.max_stanza_bytes = o.max_stanza;
-  auto server = unwrap(mdns::LinkLocalServer::listen(lc, out));
-  if (!o.no_p2pj) pres.port_p2pj = server->port();
-
-  mdns::ServiceSpec spec;
-  spec.name = inst.str();
-  spec.type = std::string(mdns::kPresenceType);
-  spec.port = server->port();
-  spec.txt = unwrap(mdns::presence_to_txt(pres));
-  auto rename = [inst](unsigned n) { return mdns::renamed(inst, n).str(); };
-  std::string name = unwrap(backend->publish(spec, rename, to_ms(o.publish_timeout)));
-  server->set_local_name(name);
-  if (name != spec.name) out.progress(0, "lan: '" + spec.name + "' was taken; announced as '" + name + "'");
-  emit_announced(out, {AnnounceEvent::Announced, name, server->port(), spec.txt});
-
-  bool stdin_open = true;
-  std::string stdin_buf;
-  std::optional<Error> fatal;
-  while (!interrupted()) {
-    std::vector<pollfd> extra;
-    if (interrupt_fd() >= 0) extra.push_back({interrupt_fd(), POLLIN, 0});
-    extra.push_back({backend->events().fd(), POLLIN, 0});
-    if (stdin_open) extra.push_back({STDIN_FILENO, POLLIN, 0});
-    for (const auto& e : server->poll(500ms, extra)) report_server_event(out, e);
-    while (auto ev = backend->events().pop(0ms)) {
-      if (ev->kind == mdns::BackendEvent::Kind::Renamed) {
-        name = ev->name;
-        server->set_local_name(name);
-        emit_announced(out, {AnnounceEvent::Renamed, name, server->port(), spec.txt});
-      } else if (ev->kind == mdns::BackendEvent::Kind::Failure) {
-        fatal = Error(Category::Daemon, ev->message, mdns::daemon_hint());
-      }
-    }
-    if (fatal) break;
-    if (stdin_open && (extra.back().revents & (POLLIN | POLLHUP | POLLERR))) {
-      char buf[4096];
-      ssize_t n = ::read(STDIN_FILENO, buf, sizeof buf);
-      if (n <= 0) {
-        if (n == 0 || (errno != EINTR && errno != EAGAIN)) stdin_open = false;
-      } else {
-        stdin_buf.append(buf, static_cast<std::size_t>(n));
-        if (stdin_buf.size() > 64 * 1024) stdin_buf.clear();  // no line is that long
-        std::size_t nl;
-        bool changed = false;
-        while ((nl = stdin_buf.find('\n')) != std::string::npos) {
-          std::string line = stdin_buf.substr(0, nl);
-          stdin_buf.erase(0, nl + 1);
-          auto r = mdns::apply_control_line(line, pres);
-          if (!r)
-            out.warning(r.error().message);
-          else
-            changed = changed || *r;
-        }
-        if (changed) {
-          auto txt = mdns::presence_to_txt(pres);
-          if (!txt) {
-            out.warning(txt.error().message);
-          } else if (auto u = backend->update_txt(*txt); !u) {
-            out.warning(u.error().message);
-          } else {
-            spec.txt = *txt;
-            emit_announced(out, {AnnounceEvent::Updated, name, server->port(), spec.txt});
-          }
-        }
-      }
-    }
-  }
-  // Goodbye: close the peers' streams properly, then withdraw the records.
-  for (const auto& e : server->shutdown(2s)) report_server_event(out, e);
-  backend->unpublish();
-  if (fatal) throw *fatal;
-  out.progress(1, "lan: goodbye sent for '" + name + "'");
+  unwrap(mdns::announce(*backend, std::move(req), hooks, out));
 }
 
 // ---------------------------------------------------------------------------------------------

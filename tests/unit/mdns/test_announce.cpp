@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 // `lan announce` protocol pieces without a daemon or a terminal: XML text checks, the stdin
 // control protocol, XEP-0115 caps.
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
 
 #include "mdns/announce.hpp"
@@ -49,4 +51,66 @@ TEST_CASE("caps name xnet by its urn, not a made-up URL", "[mdns][announce]") {
   CHECK(p.hash == "sha-1");
   REQUIRE(p.ver.has_value());
   CHECK(p.ver->size() == 28);  // base64 of a SHA-1
+}
+
+namespace {
+// A backend that accepts any publication and records TXT updates.
+class RecordingBackend final : public Backend {
+ public:
+  std::string_view name() const override { return "recording"; }
+  xnet::Result<std::string> publish(const ServiceSpec& spec, const RenameRule& rename,
+                                    std::chrono::milliseconds) override {
+    published = spec;
+    return taken ? rename(1) : spec.name;
+  }
+  xnet::Result<void> update_txt(const TxtRecord& txt) override {
+    updates.push_back(txt);
+    return {};
+  }
+  void unpublish() override { unpublished = true; }
+  xnet::Result<void> browse(std::string_view) override { return {}; }
+  xnet::Result<ResolvedService> resolve(std::string_view, std::string_view, std::chrono::milliseconds) override {
+    return xnet::fail(xnet::Category::Dns, "no");
+  }
+  bool taken = false;
+  ServiceSpec published;
+  std::vector<TxtRecord> updates;
+  bool unpublished = false;
+};
+}  // namespace
+
+TEST_CASE("announce publishes, applies control lines, and withdraws on stop", "[mdns][announce]") {
+  RecordingBackend b;
+  b.taken = true;
+  int fds[2];
+  REQUIRE(::pipe(fds) == 0);
+  const std::string lines = "status dnd\nbogus line\nmsg On a call\n";
+  REQUIRE(::write(fds[1], lines.data(), lines.size()) == static_cast<ssize_t>(lines.size()));
+  ::close(fds[1]);  // EOF after the lines: control ends, the announcement goes on
+
+  AnnounceRequest req;
+  req.name = "juliet@pronto";
+  req.control_fd = fds[0];
+  std::vector<AnnounceEvent> events;
+  std::vector<std::string> warnings;
+  AnnounceHooks hooks;
+  hooks.on_announce = [&](const AnnounceEvent& e) { events.push_back(e); };
+  hooks.on_warning = [&](const xnet::Error& e) { warnings.push_back(e.message); };
+  hooks.stop = [&] { return events.size() >= 2; };
+  auto r = announce(b, req, hooks, xnet::null_trace());
+  ::close(fds[0]);
+  REQUIRE(r);
+  REQUIRE(events.size() == 2);
+  CHECK(events[0].kind == AnnounceEvent::Kind::Announced);
+  CHECK(events[0].name == "juliet-1@pronto");  // renamed after the conflict
+  CHECK(events[0].port != 0);
+  CHECK(b.published.txt.get("node") == std::optional<std::string>("urn:xnet:caps"));
+  CHECK(b.published.txt.get("port.p2pj") == std::optional<std::string>(std::to_string(events[0].port)));
+  CHECK(events[1].kind == AnnounceEvent::Kind::Updated);
+  REQUIRE(b.updates.size() == 1);  // both lines of one read give one update
+  CHECK(b.updates[0].get("status") == std::optional<std::string>("dnd"));
+  CHECK(b.updates[0].get("msg") == std::optional<std::string>("On a call"));
+  REQUIRE(warnings.size() == 1);
+  CHECK(warnings[0].find("unknown control line 'bogus line'") == 0);
+  CHECK(b.unpublished);
 }
