@@ -89,7 +89,8 @@ int main(int argc, char** argv) {
     if (auto better = cmd::explain_parse_error(app, args, command)) {
       out.error(*better, command);
     } else {
-      out.error(Error(Category::Usage, e.what(), "run '" + command_path(app) + " --help' for usage"),
+      out.error(Error(Category::Usage, cmd::tidy_parse_message(e.what()),
+                      "run '" + command_path(app) + " --help' for usage"),
                 command_path(app));
     }
     return exit_code(Category::Usage);

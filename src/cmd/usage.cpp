@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
+#include <regex>
 #include <sstream>
 
 namespace xnet::cmd {
@@ -144,6 +145,22 @@ std::optional<Error> explain_parse_error(const CLI::App& root, const std::vector
                       : "the commands are: " + command_list(cur));
   }
   return std::nullopt;
+}
+
+std::string tidy_parse_message(const std::string& message) {
+  static const std::regex range(R"(^(.*)Value (.*) not in range (\S+) to (\S+)$)");
+  std::smatch m;
+  if (!std::regex_match(message, m, range)) return message;
+  auto number = [](std::string n) {
+    if (n.find('.') != std::string::npos) {
+      while (!n.empty() && n.back() == '0') n.pop_back();
+      if (!n.empty() && n.back() == '.') n.pop_back();
+    }
+    return n;
+  };
+  std::string lo = number(m[3].str()), hi = number(m[4].str()), got = m[2].str();
+  if (hi.size() > 12) return m[1].str() + "must be a number greater than " + lo + " (got " + got + ")";
+  return m[1].str() + "must be a number from " + lo + " to " + hi + " (got " + got + ")";
 }
 
 std::vector<std::string> rewrite_help_and_version(const CLI::App& root, std::vector<std::string> args,

@@ -26,6 +26,11 @@ std::optional<std::string> suggest(std::string_view word, const std::vector<std:
 std::optional<Error> explain_parse_error(const CLI::App& root, const std::vector<std::string>& args,
                                          std::string& command);
 
+/// CLI11's message made readable: "Value 0 not in range 0.000000 to 1797…(300 digits)" becomes
+/// "must be greater than 0 (got 0)", "… in range 0.000000 to 3600.000000" "must be from 0 to
+/// 3600 (got x)". Other messages are returned unchanged.
+std::string tidy_parse_message(const std::string& message);
+
 /// What main should do before parsing: `xnet help [COMMAND...]` becomes `COMMAND... --help`,
 /// `xnet version` prints the version. Returns the (possibly rewritten) args; sets version when
 /// the version was asked for. Throws Error (Usage) for `help` with an unknown command.

@@ -195,3 +195,22 @@ TEST_CASE("under --json a usage error ends stdout with the error object", "[cli]
   CHECK(top.exit_code == 64);
   CHECK(top.json()["error"]["hint"] == "did you mean 'xnet whoami'?");
 }
+
+TEST_CASE("out-of-range numbers of any option get a short message", "[cli][usage]") {
+  struct Case {
+    std::vector<std::string> args;
+    std::string expect;
+  };
+  const Case cases[] = {
+      {{"serve", "--idle-timeout", "0"}, "--idle-timeout: must be a number greater than 0 (got 0)"},
+      {{"stun-list", "--probe-timeout", "abc"}, "--probe-timeout: must be a number greater than 0 (got abc)"},
+      {{"lan", "announce", "--port", "70000"}, "--port: must be a number from 0 to 65535 (got 70000)"},
+  };
+  for (const auto& c : cases) {
+    CAPTURE(c.args);
+    auto r = run_xnet(c.args);
+    CHECK(r.exit_code == 64);
+    CHECK(r.err.find(c.expect) != std::string::npos);
+    CHECK(r.err.find("000000") == std::string::npos);
+  }
+}
