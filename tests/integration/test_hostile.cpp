@@ -20,6 +20,7 @@
 #include <catch2/catch.hpp>
 
 #include "support/process.hpp"
+#include "xmpp/session.hpp"
 
 using namespace xnet::test;
 
@@ -238,8 +239,7 @@ TEST_CASE("hostile server: deep nesting in a message after binding (direct TLS)"
     c.send("<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>");
     if (!c.expect("<stream:stream")) return;
     c.send(std::string(kHeader) + kBindFeatures);
-    if (!c.expect("urn:ietf:params:xml:ns:xmpp-bind")) return;
-    c.expect("</iq>");
+    if (!c.expect("</iq>")) return;  // the bind request
     auto id = c.iq_id("xmpp-bind");
     c.send("<iq type='result' id='" + id +
            "'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><jid>anon@localhost/x</jid></bind></iq>");
@@ -301,7 +301,7 @@ TEST_CASE("hostile server: a 10 000-entry service list", "[integration][hostile]
     c.send("<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>");
     if (!c.expect("<stream:stream")) return;
     c.send(std::string(kHeader) + kBindFeatures);
-    if (!c.expect("urn:ietf:params:xml:ns:xmpp-bind") || !c.expect("</iq>")) return;
+    if (!c.expect("</iq>")) return;  // the bind request (first IQ after the restart)
     c.send("<iq type='result' id='" + c.iq_id("xmpp-bind") +
            "'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><jid>anon@localhost/x</jid></bind></iq>");
     // Answer disco#info and then the services request with 10 000 entries.
@@ -335,4 +335,88 @@ TEST_CASE("hostile server: a 10 000-entry service list", "[integration][hostile]
   } else {
     CHECK(j["error"]["exit_code"] == r.exit_code);
   }
+}
+
+namespace {
+// Log the client in (ANONYMOUS over direct TLS), then hand over to after_bind.
+void login_then(Conn& c, const std::function<void(Conn&)>& after_bind) {
+  if (!c.tls_accept() || !c.expect("<stream:stream")) return;
+  c.send(std::string(kHeader) + kAnonFeatures);
+  if (!c.expect("ANONYMOUS")) return;
+  c.send("<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>");
+  if (!c.expect("<stream:stream")) return;
+  c.send(std::string(kHeader) + kBindFeatures);
+  if (!c.expect("</iq>")) return;  // the bind request (first IQ after the restart)
+  c.send("<iq type='result' id='" + c.iq_id("xmpp-bind") +
+         "'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><jid>anon@localhost/x</jid></bind></iq>");
+  after_bind(c);
+}
+
+xnet::xmpp::ConnectConfig direct_config(const HostileServer& s) {
+  xnet::xmpp::ConnectConfig cfg;
+  cfg.jid = "localhost";
+  auto addr = s.addr();
+  cfg.host = "127.0.0.1";
+  cfg.port = static_cast<std::uint16_t>(std::stoi(addr.substr(addr.rfind(':') + 1)));
+  cfg.direct_tls = true;
+  cfg.insecure = true;
+  return cfg;
+}
+}  // namespace
+
+TEST_CASE("keepalive: a server that stops answering is a dead link within interval + timeout",
+          "[integration][hostile][keepalive]") {
+  std::signal(SIGPIPE, SIG_IGN);
+  std::atomic<bool> pinged{false};
+  HostileServer s([&](Conn& c) {
+    login_then(c, [&](Conn& cc) {
+      // Swallow everything, answer nothing (a frozen relay, a NAT that dropped the mapping).
+      if (cc.expect("urn:xmpp:ping")) pinged = true;
+      cc.expect("never");
+    });
+  });
+  auto session = xnet::xmpp::Session::open(direct_config(s), xnet::null_trace(), xnet::Deadline::in(std::chrono::seconds(10)));
+  INFO((session ? std::string() : session.error().message));
+  REQUIRE(session);
+  session->set_keepalive(std::chrono::milliseconds(300), std::chrono::milliseconds(300));
+  auto t0 = std::chrono::steady_clock::now();
+  auto r = session->run_until([] { return false; }, xnet::Deadline::in(std::chrono::seconds(5)));
+  auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  REQUIRE_FALSE(r);
+  CHECK(r.error().category == xnet::Category::Timeout);
+  CHECK(r.error().message.find("dead") != std::string::npos);
+  CHECK(ms >= 500);
+  CHECK(ms < 2000);
+  CHECK(pinged);
+  CHECK_FALSE(session->alive());
+}
+
+TEST_CASE("keepalive: pings that are answered keep the session up, and server pings are answered",
+          "[integration][hostile][keepalive]") {
+  std::signal(SIGPIPE, SIG_IGN);
+  std::atomic<int> answered{0};
+  std::atomic<bool> got_pong{false};
+  HostileServer s([&](Conn& c) {
+    login_then(c, [&](Conn& cc) {
+      // The server pings the client first (XEP-0199 §4.1): the client must answer.
+      cc.send("<iq type='get' id='srv-ping' from='localhost'><ping xmlns='urn:xmpp:ping'/></iq>");
+      if (cc.expect("srv-ping")) got_pong = cc.seen().find("type='result'") != std::string::npos ||
+                                            cc.seen().find("type=\"result\"") != std::string::npos;
+      for (int i = 0; i < 50; ++i) {
+        if (!cc.expect("urn:xmpp:ping")) return;
+        cc.expect("</iq>");
+        cc.send("<iq type='result' from='localhost' id='" + cc.iq_id("urn:xmpp:ping") + "'/>");
+        ++answered;
+      }
+    });
+  });
+  auto session = xnet::xmpp::Session::open(direct_config(s), xnet::null_trace(), xnet::Deadline::in(std::chrono::seconds(10)));
+  INFO((session ? std::string() : session.error().message));
+  REQUIRE(session);
+  session->set_keepalive(std::chrono::milliseconds(200), std::chrono::milliseconds(500));
+  auto r = session->poll(std::chrono::milliseconds(1500));
+  CHECK(r);
+  CHECK(session->alive());
+  CHECK(answered >= 3);
+  CHECK(got_pong);
 }

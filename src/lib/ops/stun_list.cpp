@@ -151,6 +151,8 @@ Result<void> watch(xmpp::Session& session, StunListWatch& w,
     return true;
   });
   trace.progress(1, "watching for list pushes (Ctrl-C to stop)");
+  // XEP-0199 pings after 60 s of silence; a dead link is reported within 90 s.
+  session.set_keepalive(std::chrono::seconds(60), std::chrono::seconds(30));
   while (!stop()) {
     auto r = session.poll(std::chrono::milliseconds(200));
     if (!r && r.error().category != Category::Interrupted) {
