@@ -194,8 +194,8 @@ void print_text(std::ostream& os, const CloseResult& r, const Style& s) {
 void run_close(const CloseOptions& o, Output& out) {
   auto hp = unwrap(util::parse_host_port(o.endpoint));
   if (hp.port == 0) throw Error(Category::Usage, "pass close needs IP:PORT (the listener's public endpoint)");
-  auto deadline = deadline_from(o.conn.timeout);
   auto cfg = unwrap(resolve_connection(o.conn, out));
+  auto deadline = deadline_from(o.conn.timeout);  // after the password: a prompt must not eat it
   auto session = unwrap(xmpp::Session::open(cfg, out, deadline));
   pass::SessionLink<xmpp::Session> link(session);
   auto service = o.service.empty() ? pass::default_service(session.info().bound_jid) : o.service;

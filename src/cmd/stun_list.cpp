@@ -267,9 +267,9 @@ ops::StunListQuery make_query(const StunListOptions& o) {
 }
 
 void run_stun_list(const StunListOptions& o, Output& out) {
-  auto deadline = deadline_from(o.conn.timeout);
   auto query = make_query(o);
   auto cfg = unwrap(resolve_connection(o.conn, out));
+  auto deadline = deadline_from(o.conn.timeout);  // after the password: a prompt must not eat it
   auto session = unwrap(xmpp::Session::open(cfg, out, deadline));
   auto result = unwrap(ops::stun_list(session, query, deadline, out));
   out.emit(StunListView{result, o.show_secrets});

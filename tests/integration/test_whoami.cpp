@@ -158,6 +158,15 @@ TEST_CASE("password sources reach the server", "[integration][whoami][auth]") {
     INFO(r.err);
     CHECK(r.exit_code == 0);
   }
+  SECTION("a slow password command does not eat the --timeout budget") {
+    auto args = base_args(s.server(), {"--ca-file", s.cert(), "--password-command", "sleep 1.5; cat " + (d / "pw").string()});
+    for (std::size_t i = 0; i + 1 < args.size(); ++i)
+      if (args[i] == "--timeout") args[i + 1] = "1";
+    auto r = run_xnet(whoami(args));
+    INFO(r.err);
+    CHECK(r.exit_code == 0);
+    CHECK(r.elapsed_ms > 1400);
+  }
   SECTION("config file account") {
     write_file(d / "config.toml", "default_account = \"t\"\n[accounts.t]\njid = \"alice@localhost\"\nserver = \"" +
                                       s.server() + "\"\nca_file = \"" + s.cert() + "\"\npassword_file = \"" +
