@@ -358,3 +358,30 @@ echo "rc=$?"
   CHECK(docs[1]["server_port"] == 15222);
   CHECK(docs[1]["server_host"] == "xmpp.example.test");
 }
+
+TEST_CASE("Happy Eyeballs: a host name whose IPv6 address refuses falls back to IPv4, -4 and -6 restrict",
+          "[integration][whoami]") {
+  SKIP_WITHOUT_PROSODY();
+  // Prosody listens on 127.0.0.1 only; c-ares answers "localhost" with ::1 and 127.0.0.1
+  // (RFC 6761), so the IPv6 attempt is refused and the IPv4 one wins.
+  auto& s = server();
+  std::string host = "localhost:" + std::to_string(s.c2s_port());
+  SECTION("both families") {
+    auto r = run_xnet(whoami(base_args(host, {"--ca-file", s.cert(), "-vv"})), kEnv);
+    INFO(r.err);
+    REQUIRE(r.exit_code == 0);
+    CHECK(r.json()["server_ip"] == "127.0.0.1");
+    CHECK(r.err.find("[::1]") != std::string::npos);  // IPv6 was tried first
+  }
+  SECTION("-4") {
+    auto r = run_xnet(whoami(base_args(host, {"--ca-file", s.cert(), "-4", "-vv"})), kEnv);
+    INFO(r.err);
+    REQUIRE(r.exit_code == 0);
+    CHECK(r.err.find("[::1]") == std::string::npos);
+  }
+  SECTION("-6: only the refusing address") {
+    auto r = run_xnet(whoami(base_args(host, {"--ca-file", s.cert(), "-6"})), kEnv);
+    CHECK(r.exit_code == 69);
+    CHECK(r.json()["error"]["message"].get<std::string>().find("::1") != std::string::npos);
+  }
+}
