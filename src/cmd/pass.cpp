@@ -155,8 +155,8 @@ void run_listen(const ListenOptions& o, Output& out) {
   };
 
   auto cfg = unwrap(resolve_connection(o.conn, out));
-  pass::Connect connect = [&](Deadline d) -> Result<std::unique_ptr<pass::Link>> {
-    auto session = xmpp::Session::open(cfg, out, d);
+  pass::Connect connect = [&](asio::io_context& io, Deadline d) -> Result<std::unique_ptr<pass::Link>> {
+    auto session = xmpp::Session::open(io, cfg, out, d);
     if (!session) return fail(session.error());
     return std::make_unique<pass::OwningSessionLink<xmpp::Session>>(
         std::make_unique<xmpp::Session>(std::move(*session)));

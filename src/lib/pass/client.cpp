@@ -24,9 +24,9 @@
 #include <sstream>
 #include <thread>
 
-#include <asio/executor_work_guard.hpp>
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
+#include <asio/steady_timer.hpp>
 
 #include "pass/relay.hpp"
 
@@ -166,11 +166,9 @@ std::string default_service(std::string_view jid) {
 // --- listener -------------------------------------------------------------------------------
 
 struct Listener::Impl {
-  Impl(Link& l, ListenOptions opts, Trace& t) : link(&l), o(std::move(opts)), trace(t) {}
+  Impl(asio::io_context& i, Link& l, ListenOptions opts, Trace& t)
+      : link(&l), o(std::move(opts)), trace(t), io(i) {}
   ~Impl() {
-    guard.reset();
-    io.stop();
-    if (io_thread.joinable()) io_thread.join();
     for (auto& [pid, c] : children) {
       ::kill(pid, SIGTERM);
       ::waitpid(pid, nullptr, 0);
@@ -189,11 +187,9 @@ struct Listener::Impl {
   Trace& trace;
   Event ep;
   std::string service;
-  asio::io_context io;
-  asio::executor_work_guard<asio::io_context::executor_type> guard{io.get_executor()};
-  std::thread io_thread;
+  asio::io_context& io;  // the link's loop: relays run inside its blocking calls
   std::mutex mu;
-  std::deque<Event> queue;  // events from the relay thread
+  std::deque<Event> queue;  // events from relay completions
   std::atomic<int> active{0};
   std::map<pid_t, Child> children;
   std::uint64_t next_id = 0;
@@ -505,19 +501,17 @@ struct Listener::Impl {
 Listener::Listener(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Listener::~Listener() = default;
 
-Result<std::unique_ptr<Listener>> Listener::open(Link& link, ListenOptions o, Trace& trace,
-                                                 Deadline deadline) {
+Result<std::unique_ptr<Listener>> Listener::open(asio::io_context& io, Link& link, ListenOptions o,
+                                                 Trace& trace, Deadline deadline) {
   if (o.target == Target::Forward && (o.forward_host.empty() || o.forward_port == 0))
     return fail(Category::Usage, "--forward needs HOST:PORT with a port");
   if (o.target == Target::Exec && o.exec_command.empty())
     return fail(Category::Usage, "--exec needs a command");
   // stdio carries one connection: let the service close the port after it (XEP-0003 §4.2).
   if (o.target == Target::Stdio) o.oneshot = true;
-  auto impl = std::make_unique<Impl>(link, o, trace);
+  auto impl = std::make_unique<Impl>(io, link, o, trace);
   impl->service = o.service.empty() ? default_service(link.bound_jid()) : o.service;
   if (auto r = impl->register_query(deadline, std::nullopt); !r) return fail(r.error());
-  auto* raw = impl.get();
-  impl->io_thread = std::thread([raw] { raw->io.run(); });
   return std::unique_ptr<Listener>(new Listener(std::move(impl)));
 }
 
@@ -535,8 +529,15 @@ Result<void> Listener::reattach(Link& link, Deadline deadline) {
 
 void Listener::idle(const std::function<void(const Event&)>& on_event,
                     std::chrono::milliseconds max_wait) {
+  auto& io = impl_->io;
   impl_->flush(on_event);
-  std::this_thread::sleep_for(max_wait);
+  if (io.stopped()) io.restart();
+  // A timer keeps run_for from returning early when no relay has work queued.
+  asio::steady_timer t(io, max_wait);
+  t.async_wait([](const asio::error_code&) {});
+  io.run_for(max_wait);
+  t.cancel();
+  io.poll();
   impl_->flush(on_event);
 }
 
@@ -613,11 +614,16 @@ bool retryable(const Error& e) {
 Result<void> run_listen(const Connect& connect, ListenOptions o, const ReconnectOptions& rc,
                         Trace& trace, const std::function<void(const Event&)>& on_event,
                         const std::function<bool()>& stop, std::chrono::milliseconds timeout) {
-  auto link = connect(Deadline::in(timeout));
+  // Declared in this order so that on return the session goes first (its close still runs the
+  // loop, with the listener's relays alive), then the listener, then the loop.
+  asio::io_context io;
+  std::unique_ptr<Listener> owned;
+  auto link = connect(io, Deadline::in(timeout));
   if (!link) return fail(link.error());
-  auto listener = Listener::open(**link, o, trace, Deadline::in(timeout));
+  auto listener = Listener::open(io, **link, o, trace, Deadline::in(timeout));
   if (!listener) return fail(listener.error());
-  auto& l = **listener;
+  owned = std::move(*listener);
+  auto& l = *owned;
   on_event(l.endpoint());
   std::mt19937_64 rng(std::random_device{}());
   auto close_on_stop = [&]() -> Result<void> {
@@ -644,6 +650,9 @@ Result<void> run_listen(const Connect& connect, ListenOptions o, const Reconnect
       return {};
     }
     if (!rc.enabled || !retryable(r.error()) || l.finished()) return fail(r.error());
+    // The dead session goes first: a session registers the process's interrupt descriptor on
+    // the loop, so two cannot share it.
+    link->reset();
     // Reconnect: back off exponentially with jitter (50-100 % of the step), serving relays and
     // children meanwhile; the service refuses new clients of this port until we are back.
     auto step = rc.initial_delay;
@@ -671,7 +680,7 @@ Result<void> run_listen(const Connect& connect, ListenOptions o, const Reconnect
                              std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now())));
       }
       step = std::min(step * 2, rc.max_delay);
-      auto fresh = connect(Deadline::in(rc.attempt_timeout));
+      auto fresh = connect(io, Deadline::in(rc.attempt_timeout));
       if (!fresh) {
         if (!retryable(fresh.error())) return fail(fresh.error());
         last = fresh.error();

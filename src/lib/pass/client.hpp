@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include <asio/io_context.hpp>
+
 #include "error.hpp"
 #include "trace.hpp"
 #include "util/deadline.hpp"
@@ -127,11 +129,12 @@ struct Event {
 /// A registered PASS listener (XEP-0003 §2) and the loop that serves its notices.
 class Listener {
  public:
-  /// Register with the service (options o) over link. Errors: Remote (with the stanza error;
+  /// Register with the service (options o) over link. Relays run on io, the loop link's
+  /// blocking calls run (one loop for XMPP and relaying). Errors: Remote (with the stanza error;
   /// a wait-type error or code 502 means "no free port, retry later"), Timeout, Protocol
   /// (a result without <server/>), Usage (bad options).
-  static Result<std::unique_ptr<Listener>> open(Link& link, ListenOptions o, Trace& trace,
-                                                Deadline deadline);
+  static Result<std::unique_ptr<Listener>> open(asio::io_context& io, Link& link, ListenOptions o,
+                                                Trace& trace, Deadline deadline);
   ~Listener();
 
   /// The `listening` event: the public endpoint.
@@ -139,7 +142,8 @@ class Listener {
 
   /// Serve notices until stop() returns true, the listener expires or a oneshot/stdio
   /// connection ends, or the link is lost (Connect/Protocol error). on_event is called on this
-  /// thread for every event. Accepted connections relay on a background thread (splice).
+  /// thread for every event. Accepted connections relay (splice) on the io given to open(),
+  /// driven by the link's poll.
   Result<void> run(const std::function<void(const Event&)>& on_event,
                    const std::function<bool()>& stop);
 
@@ -151,7 +155,7 @@ class Listener {
   /// held it for this account). Relays already running are kept. Errors as open().
   Result<void> reattach(Link& link, Deadline deadline);
 
-  /// Between links: reap --exec children and pass on relay events (at most max_wait).
+  /// Between links: run the relays, reap --exec children and pass on events (for max_wait).
   void idle(const std::function<void(const Event&)>& on_event, std::chrono::milliseconds max_wait);
 
   /// True when the listener ended by itself (expired, oneshot used, closed by the service).
@@ -164,8 +168,8 @@ class Listener {
   std::unique_ptr<Impl> impl_;
 };
 
-/// Opens a new logged-in link before deadline (for run_listen's reconnects).
-using Connect = std::function<Result<std::unique_ptr<Link>>(Deadline)>;
+/// Opens a new logged-in link on io before deadline (for run_listen's reconnects).
+using Connect = std::function<Result<std::unique_ptr<Link>>(asio::io_context& io, Deadline)>;
 
 /// `pass listen`: log in with connect, register (options o), report the `listening` event and
 /// every later one through on_event, and serve until the listener ends or stop() returns true.
