@@ -230,8 +230,15 @@ struct Session::Impl : std::enable_shared_from_this<Impl> {
   // ---- connect ---------------------------------------------------------------------------
   void start() {
     if (int fd = xnet::interrupt_fd(); fd >= 0) {
-      intr = std::make_unique<asio::posix::stream_descriptor>(io, fd);
-      watch_interrupt();
+      // Wakes the loop on SIGINT/SIGTERM. Another session on the same io may watch the fd
+      // already (the reactor refuses a second registration): then the run slices suffice.
+      auto d = std::make_unique<asio::posix::stream_descriptor>(io);
+      asio::error_code ec;
+      d->assign(fd, ec);
+      if (!ec) {
+        intr = std::move(d);
+        watch_interrupt();
+      }
     }
     std::mt19937 rng(std::random_device{}());
     if (!cfg.host.empty()) {
