@@ -12,7 +12,8 @@ BUILD_PKGS=(cmake g++ make pkg-config
   libavahi-client-dev libavahi-compat-libdnssd-dev)
 TEST_PKGS=(clang libclang-rt-14-dev openssl iproute2 util-linux procps
   prosody prosody-modules lua-unbound coturn nftables
-  avahi-daemon avahi-utils dbus dbus-daemon python3-slixmpp python3 python3-jsonschema)
+  avahi-daemon avahi-utils dbus dbus-daemon python3-slixmpp python3 python3-jsonschema
+  dpkg-dev file binutils lintian)
 BENCH_PKGS=(iperf3 socat hyperfine time python3-zeroconf)
 
 level=${1:-build}

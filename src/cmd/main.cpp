@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // xnet: the command-line entry point. Builds the CLI11 tree, runs the chosen verb, and maps
 // every failure to one documented exit code (xnet(1) EXIT STATUS).
+#include <algorithm>
 #include <iostream>
 
 #include <CLI/CLI.hpp>
@@ -8,15 +9,10 @@
 #include "cmd/commands.hpp"
 #include "cmd/common.hpp"
 #include "cmd/usage.hpp"
+#include "cmd/version.hpp"
 #include "util/interrupt.hpp"
 
-#ifndef XNET_VERSION
-#define XNET_VERSION "0.0.0"
-#endif
-
 namespace {
-
-std::string version_text() { return "xnet " XNET_VERSION; }
 
 std::string command_path(const CLI::App& app) {
   std::string path = "xnet";
@@ -37,9 +33,13 @@ int main(int argc, char** argv) {
   cmd::GlobalOptions globals;
   cmd::Output out(globals);
 
+  std::vector<std::string> args(argv + 1, argv + argc);
+  const bool json_version = std::find(args.begin(), args.end(), "--json") != args.end();
+
   CLI::App app("xnet: a network toolkit for XMPP-signalled connectivity checks", "xnet");
   app.formatter(cmd::make_formatter());  // inherited by the subcommands registered below
-  app.set_version_flag("-V,--version", version_text(), "Print the version and exit");
+  app.set_version_flag("-V,--version", [json_version] { return cmd::version_text(json_version); },
+                       "Print the version and exit");
   app.require_subcommand(1);
   app.fallthrough();
   app.add_flag("--json", globals.json, "Print results as JSON (JSON lines for streams)");
@@ -71,12 +71,11 @@ int main(int argc, char** argv) {
   });
 
   install_interrupt_handlers();
-  std::vector<std::string> args(argv + 1, argv + argc);
   try {
     bool version = false;
     args = cmd::rewrite_help_and_version(app, args, version);
     if (version) {
-      std::cout << version_text() << '\n';
+      std::cout << cmd::version_text(json_version) << '\n';
       return 0;
     }
     std::vector<std::string> reversed(args.rbegin(), args.rend());  // CLI11 consumes from the back

@@ -55,7 +55,8 @@ bool valid_machine(std::string_view m) {
 Result<InstanceName> parse_instance(std::string_view text) {
   auto at = text.rfind('@');
   if (at == std::string_view::npos)
-    return fail(Category::Input, "'" + std::string(text) + "' is not of the form user@machine");
+    // Appends: "literal" + std::string gives a GCC 12 -O3 -Wrestrict false positive (PR 105651).
+    return fail(Category::Input, std::string("'").append(text).append("' is not of the form user@machine"));
   InstanceName n{std::string(text.substr(0, at)), std::string(text.substr(at + 1))};
   if (n.user.empty()) return fail(Category::Input, "the user part of '" + std::string(text) + "' is empty");
   if (!valid_utf8(n.user))
@@ -109,14 +110,14 @@ std::string base_user(std::string_view user) {
 }
 
 InstanceName renamed(const InstanceName& name, unsigned n) {
-  std::string suffix = "-" + std::to_string(n);
+  std::string suffix = std::string("-").append(std::to_string(n));  // not "-" + ...: GCC 12 -Wrestrict (PR 105651)
   std::string base = base_user(name.user);
   std::size_t room = kMaxLabel - std::min(kMaxLabel, name.machine.size() + 1 + suffix.size());
   return InstanceName{utf8_prefix(base, room) + suffix, name.machine};
 }
 
 std::string renamed_machine(std::string_view machine, unsigned n) {
-  std::string suffix = "-" + std::to_string(n);
+  std::string suffix = std::string("-").append(std::to_string(n));  // not "-" + ...: GCC 12 -Wrestrict (PR 105651)
   std::string base(machine);
   if (rename_counter(base) != 0) base = base_user(base);
   if (base.size() + suffix.size() > kMaxLabel) base.resize(kMaxLabel - suffix.size());

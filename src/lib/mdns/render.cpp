@@ -138,7 +138,7 @@ std::string peer_text(const Peer& p) {
   }
   if (!p.txt_raw.empty()) {
     s += "\n  txt:";
-    for (const auto& t : p.txt_raw) s += " " + escape_raw(t);
+    for (const auto& t : p.txt_raw) s.append(" ").append(escape_raw(t));  // not " " + ...: GCC 12 -Wrestrict
   }
   return s;
 }
