@@ -63,9 +63,11 @@ cmp -s "$work/root/usr/share/doc/xnet/copyright" "$src/packaging/copyright" || f
 gzip -t "$work"/root/usr/share/man/man1/*.gz || fail "a man page is not valid gzip"
 
 echo "== Depends covers every NEEDED library (dpkg -S of each)"
-for soname in $(readelf -d "$bin" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'); do
-  path=$(ldconfig -p | awk -v s="$soname" '$1 == s && /x86-64|64bit|AArch64/ {print $NF; exit}')
-  [ -n "$path" ] || path=$(ldconfig -p | awk -v s="$soname" '$1 == s {print $NF; exit}')
+ldconfig -p >"$work/ldcache"  # to a file: awk's early exit must not SIGPIPE ldconfig (pipefail)
+readelf -dW "$bin" >"$work/needed"
+for soname in $(sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p' "$work/needed"); do
+  path=$(awk -v s="$soname" '$1 == s && /x86-64|64bit|AArch64/ {print $NF; exit}' "$work/ldcache")
+  [ -n "$path" ] || path=$(awk -v s="$soname" '$1 == s {print $NF; exit}' "$work/ldcache")
   [ -n "$path" ] || { fail "$soname not found by ldconfig"; continue; }
   real=$(readlink -f "$path")
   pkg=$(dpkg -S "$path" 2>/dev/null || dpkg -S "$real" 2>/dev/null || true)
