@@ -1,0 +1,489 @@
+// SPDX-License-Identifier: MIT
+#include "server/c2s.hpp"
+
+#include <algorithm>
+#include <ctime>
+
+#include "server/crypto.hpp"
+#include "server/hub.hpp"
+#include "server/stanza.hpp"
+#include "xep/xep0030.hpp"
+#include "xep/xep0279.hpp"
+
+namespace xnet::server {
+
+namespace {
+
+std::string trimmed(std::string_view s) {
+  std::string out;
+  for (char c : s)
+    if (c != ' ' && c != '\n' && c != '\r' && c != '\t') out.push_back(c);
+  return out;
+}
+
+bool is_sasl(const xml::Element& e) { return e.ns == kSaslNs; }
+
+// SASL payloads never reach a trace (STYLE §6).
+std::string redacted(const xml::Element& e, std::string_view stream_ns) {
+  if (!is_sasl(e) || e.text.empty()) return e.str(stream_ns);
+  xml::Element copy = e;
+  copy.text = "[redacted]";
+  return copy.str(stream_ns);
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// C2sSession
+
+C2sSession::C2sSession(Hub& hub, Transport& transport, Endpoint remote, bool tls)
+    : hub_(hub),
+      t_(transport),
+      remote_(std::move(remote)),
+      tls_(tls),
+      id_(hub.next_session_id()),
+      parser_(*this, xml::StreamLimits{hub.options().limits.max_stanza_bytes, 32, false}) {
+  counted_ = hub_.connection_opened(remote_.ip);
+  hub_.track(this);
+  hub_.log().event("connect", {{"session", id_}, {"ip", remote_.ip}, {"port", remote_.port}, {"tls", tls_}});
+}
+
+C2sSession::~C2sSession() {
+  *alive_ = false;
+  hub_.unbind(*this);
+  hub_.untrack(this);
+  if (counted_) hub_.connection_closed(remote_.ip);
+}
+
+void C2sSession::on_open(const xml::Element& root) { events_.push_back({Event::Open, root}); }
+void C2sSession::on_stanza(xml::Element stanza) { events_.push_back({Event::Stanza, std::move(stanza)}); }
+void C2sSession::on_close() { events_.push_back({Event::Close, {}}); }
+
+void C2sSession::on_data(std::string_view data) {
+  if (state_ == State::Closed) return;
+  last_rx_ = Clock::now();
+  auto r = parser_.feed(data);
+  // Handlers may restart the stream (SASL success, STARTTLS): anything queued after that
+  // belongs to the old stream and is dropped.
+  std::vector<Event> evs;
+  evs.swap(events_);
+  restart_pending_ = false;
+  for (auto& ev : evs) {
+    if (state_ == State::Closed || restart_pending_) break;
+    switch (ev.kind) {
+      case Event::Open: handle_open(ev.el); break;
+      case Event::Stanza: handle_stanza(ev.el); break;
+      case Event::Close:
+        hub_.log().event("stream_closed", {{"session", id_}, {"jid", jid_}});
+        close_stream();
+        break;
+    }
+  }
+  if (!r && state_ != State::Closed && !restart_pending_) {
+    auto cond = parser_.error_condition().empty() ? std::string("not-well-formed") : parser_.error_condition();
+    close_with_error(cond, r.error().message);
+    return;
+  }
+  // Between stanzas a bound stream keeps no XML parser: idle sessions dominate memory, and a
+  // parser that lives only while data is parsed leaves no holes between long-lived blocks.
+  if (state_ == State::Bound) parser_.hibernate();
+}
+
+void C2sSession::write_raw(std::string data, bool trace) {
+  if (trace && hub_.trace().enabled(TraceArea::Xml))
+    hub_.trace().wire(TraceArea::Xml, TraceDir::Sent, "[c2s-" + std::to_string(id_) + "] " + data);
+  last_tx_ = Clock::now();
+  t_.write(std::move(data));
+}
+
+void C2sSession::send(const xml::Element& st) {
+  if (hub_.trace().enabled(TraceArea::Xml))
+    hub_.trace().wire(TraceArea::Xml, TraceDir::Sent, "[c2s-" + std::to_string(id_) + "] " + redacted(st, kClientNs));
+  write_raw(st.str(kClientNs), false);
+}
+
+void C2sSession::reset_stream() {
+  parser_.reset();
+  restart_pending_ = true;
+  state_ = State::Header;
+}
+
+void C2sSession::close_with_error(std::string_view condition, std::string_view text) {
+  if (state_ == State::Closed) return;
+  std::string out;
+  if (!header_sent_) out = stream_header(kClientNs, hub_.domain(), hub_.next_id("c2s-"));
+  out += stream_error(condition, text);
+  hub_.log().event("stream_error", {{"session", id_},
+                                    {"ip", remote_.ip},
+                                    {"jid", jid_},
+                                    {"condition", condition},
+                                    {"text", text}});
+  write_raw(std::move(out));
+  state_ = State::Closed;
+  hub_.unbind(*this);
+  t_.close();
+}
+
+void C2sSession::close_stream() {
+  if (state_ == State::Closed) return;
+  std::string out;
+  if (!header_sent_) out = stream_header(kClientNs, hub_.domain(), hub_.next_id("c2s-"));
+  out += "</stream:stream>";
+  write_raw(std::move(out));
+  state_ = State::Closed;
+  hub_.unbind(*this);
+  t_.close();
+}
+
+void C2sSession::on_disconnect() {
+  if (state_ != State::Closed)
+    hub_.log().event("disconnect", {{"session", id_}, {"ip", remote_.ip}, {"jid", jid_}});
+  state_ = State::Closed;
+  hub_.unbind(*this);
+}
+
+void C2sSession::on_tls_ready() {
+  if (state_ == State::Closed) return;
+  tls_ = true;
+  parser_.reset();
+  state_ = State::Header;
+  hub_.log().event("tls", {{"session", id_}, {"ip", remote_.ip}});
+}
+
+void C2sSession::on_timer(Clock::time_point now) {
+  if (state_ == State::Closed) return;
+  const auto& l = hub_.options().limits;
+  if (t_.pending_bytes() > l.max_outbound_bytes) {
+    close_with_error("policy-violation", "peer does not read its stream");
+    return;
+  }
+  if (!user_.size() && now - created_ > l.auth_timeout) {
+    close_with_error("connection-timeout", "not authenticated in time");
+    return;
+  }
+  if (now - last_rx_ > l.idle_timeout) {
+    close_with_error("connection-timeout", "idle for too long");
+    return;
+  }
+  if (header_sent_ && now - last_tx_ > l.keepalive_interval) write_raw(" ", false);
+}
+
+void C2sSession::deliver(const xml::Element& stanza) {
+  if (state_ != State::Bound) return;
+  if (t_.pending_bytes() > hub_.options().limits.max_outbound_bytes) {
+    close_with_error("policy-violation", "peer does not read its stream");
+    return;
+  }
+  send(stanza);
+}
+
+void C2sSession::handle_open(const xml::Element& root) {
+  if (state_ != State::Header) {
+    close_with_error("not-well-formed");
+    return;
+  }
+  auto* xmlns = root.attr("xmlns");
+  if (root.name != "stream" || root.ns != kStreamNs || !xmlns || *xmlns != kClientNs) {
+    close_with_error("invalid-namespace");
+    return;
+  }
+  if (auto* to = root.attr("to"); to && normalize_jid(*to) != hub_.domain()) {
+    close_with_error("host-unknown", "this server serves " + hub_.domain());
+    return;
+  }
+  auto version = root.attr_or("version");
+  if (version.empty() || version[0] < '1' || version[0] > '9') {
+    close_with_error("unsupported-version", "XMPP 1.0 required");
+    return;
+  }
+  if (!counted_) {
+    close_with_error("policy-violation", "too many connections from your address");
+    return;
+  }
+  stream_id_ = hub_.next_id("c2s-");
+  std::string to_attr;
+  if (auto* f = root.attr("from"); f && !normalize_jid(*f).empty()) to_attr = *f;
+  write_raw(stream_header(kClientNs, hub_.domain(), stream_id_, to_attr));
+  header_sent_ = true;
+  state_ = user_.empty() ? State::Negotiating : State::Authenticated;
+  send_features();
+}
+
+void C2sSession::send_features() {
+  const auto& o = hub_.options();
+  xml::Element f("features", std::string(kStreamNs));
+  if (state_ == State::Negotiating) {
+    bool offer_tls = !tls_ && o.tls_available;
+    if (offer_tls) {
+      auto& st = f.add("starttls", std::string(kTlsNs));
+      if (o.require_tls) st.add("required", std::string(kTlsNs));
+    }
+    if (tls_ || !o.require_tls || !o.tls_available) {
+      auto& m = f.add("mechanisms", std::string(kSaslNs));
+      m.add("mechanism").set_text("SCRAM-SHA-256");
+      m.add("mechanism").set_text("SCRAM-SHA-1");
+      if (tls_ && o.allow_plain) m.add("mechanism").set_text("PLAIN");
+      if (o.allow_anonymous) m.add("mechanism").set_text("ANONYMOUS");
+    }
+  } else {
+    f.add("bind", std::string(kBindNs));
+    f.add("session", std::string(kSessionNs)).add("optional", std::string(kSessionNs));
+  }
+  // The features element uses the stream: prefix; Element::str would declare a default
+  // namespace instead, so it is written by hand around the children.
+  std::string out = "<stream:features>";
+  for (const auto& c : f.children) out += c.str(kClientNs);
+  out += "</stream:features>";
+  write_raw(std::move(out));
+}
+
+void C2sSession::handle_stanza(xml::Element& st) {
+  if (hub_.trace().enabled(TraceArea::Xml))
+    hub_.trace().wire(TraceArea::Xml, TraceDir::Received, "[c2s-" + std::to_string(id_) + "] " + redacted(st, kClientNs));
+  if (state_ == State::Negotiating) {
+    if (st.ns == kTlsNs && st.name == "starttls") return handle_starttls(st);
+    if (st.ns == kSaslNs) {
+      if (sasl_busy_) return;
+      if (st.name == "auth") return handle_auth(st);
+      if (st.name == "response") return handle_response(st);
+      if (st.name == "abort") {
+        scram_.reset();
+        scram_mech_.clear();
+        return sasl_failure("aborted");
+      }
+    }
+    close_with_error("not-authorized", "authenticate first");
+    return;
+  }
+  handle_bind_phase(st);
+}
+
+void C2sSession::handle_starttls(const xml::Element&) {
+  if (tls_ || !hub_.options().tls_available) {
+    write_raw("<failure xmlns='urn:ietf:params:xml:ns:xmpp-tls'/></stream:stream>");
+    state_ = State::Closed;
+    t_.close();
+    return;
+  }
+  write_raw("<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>");
+  restart_pending_ = true;
+  state_ = State::Header;
+  t_.start_tls();
+}
+
+void C2sSession::handle_auth(const xml::Element& st) {
+  const auto& o = hub_.options();
+  if (o.require_tls && o.tls_available && !tls_) return sasl_failure("encryption-required");
+  std::string mech = st.attr_or("mechanism");
+  std::optional<std::string> initial;
+  std::string text = trimmed(st.text);
+  if (text == "=") {
+    initial = std::string();
+  } else if (!text.empty()) {
+    initial = crypto::unbase64(text);
+    if (!initial) return sasl_failure("incorrect-encoding");
+  }
+  scram_.reset();
+  scram_mech_ = mech;
+  if (mech == "SCRAM-SHA-1" || mech == "SCRAM-SHA-256") {
+    auto h = mech == "SCRAM-SHA-1" ? crypto::Hash::Sha1 : crypto::Hash::Sha256;
+    Hub& hub = hub_;
+    scram_ = std::make_unique<ScramServer>(
+        h, [&hub, h](const std::string& u) { return hub.accounts().find(u, h); }, std::string(),
+        [&hub, h](const std::string& u) { return hub.fake_credential(h, u); });
+    if (!initial) {
+      write_raw("<challenge xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>");
+      return;
+    }
+    auto r = scram_->first(*initial);
+    if (!r) return sasl_failure(sasl_condition(r.error()), r.error().message);
+    if (throttled(scram_->username())) return;
+    write_raw("<challenge xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>" + crypto::base64(*r) + "</challenge>");
+    return;
+  }
+  if (mech == "PLAIN" && tls_ && o.allow_plain) {
+    if (!initial) {
+      write_raw("<challenge xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>");
+      return;
+    }
+    xml::Element resp("response", std::string(kSaslNs));
+    resp.text = crypto::base64(*initial);
+    return handle_response(resp);
+  }
+  if (mech == "ANONYMOUS" && o.allow_anonymous) {
+    std::string name = "anon-" + crypto::random_token(12);
+    for (auto& ch : name) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    return sasl_success(name, {});
+  }
+  scram_mech_.clear();
+  sasl_failure("invalid-mechanism");
+}
+
+void C2sSession::handle_response(const xml::Element& st) {
+  if (scram_mech_.empty()) return sasl_failure("malformed-request", "no authentication in progress");
+  std::string text = trimmed(st.text);
+  auto data = text.empty() || text == "=" ? std::optional<std::string>(std::string()) : crypto::unbase64(text);
+  if (!data) return sasl_failure("incorrect-encoding");
+  if (scram_mech_ == "PLAIN") {
+    // authzid NUL authcid NUL password
+    auto a = data->find('\0');
+    auto b = a == std::string::npos ? a : data->find('\0', a + 1);
+    if (b == std::string::npos) return sasl_failure("malformed-request");
+    std::string authz = data->substr(0, a), user = data->substr(a + 1, b - a - 1), pass = data->substr(b + 1);
+    auto norm = normalize_localpart(user);
+    if (!norm) return sasl_failure("not-authorized");
+    if (!authz.empty() && normalize_jid(authz) != *norm + "@" + hub_.domain()) return sasl_failure("invalid-authzid");
+    if (throttled(*norm)) return;
+    auto cred = hub_.accounts().find(*norm, crypto::Hash::Sha256);
+    if (!cred || !check_password(crypto::Hash::Sha256, *cred, pass)) return sasl_failure("not-authorized");
+    return sasl_success(*norm, {});
+  }
+  if (!scram_) return sasl_failure("malformed-request");
+  if (scram_->username().empty()) {
+    auto r = scram_->first(*data);
+    if (!r) return sasl_failure(sasl_condition(r.error()), r.error().message);
+    if (throttled(scram_->username())) return;
+    write_raw("<challenge xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>" + crypto::base64(*r) + "</challenge>");
+    return;
+  }
+  auto r = scram_->final(*data);
+  if (!r) return sasl_failure(sasl_condition(r.error()), r.error().message);
+  auto norm = normalize_localpart(scram_->username());
+  if (!norm) return sasl_failure("not-authorized");
+  sasl_success(*norm, *r);
+}
+
+void C2sSession::sasl_success(const std::string& user, const std::string& additional) {
+  std::string out = "<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'";
+  out += additional.empty() ? "/>" : ">" + crypto::base64(additional) + "</success>";
+  write_raw(std::move(out), false);
+  if (hub_.trace().enabled(TraceArea::Xml))
+    hub_.trace().wire(TraceArea::Xml, TraceDir::Sent,
+                      "[c2s-" + std::to_string(id_) + "] <success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>[redacted]</success>");
+  hub_.log().event("auth", {{"session", id_}, {"ip", remote_.ip}, {"user", user}, {"mechanism", scram_mech_}});
+  if (scram_mech_ != "ANONYMOUS") hub_.throttle().succeeded(remote_.ip, user);
+  attempt_user_.clear();
+  user_ = user;
+  scram_.reset();
+  reset_stream();
+}
+
+bool C2sSession::throttled(const std::string& user) {
+  attempt_user_ = normalize_localpart(user).value_or(user);
+  auto& th = hub_.throttle();
+  auto v = th.check(remote_.ip, attempt_user_);
+  if (v == AuthThrottle::Verdict::Allowed) return false;
+  auto wait = static_cast<long long>(th.retry_after(remote_.ip, attempt_user_) + 0.999);
+  hub_.log().event("auth_throttled", {{"session", id_},
+                                      {"ip", remote_.ip},
+                                      {"user", attempt_user_},
+                                      {"limit", v == AuthThrottle::Verdict::AccountThrottled ? "account" : "address"},
+                                      {"retry_after", wait}});
+  attempt_user_.clear();  // a refused attempt costs no token
+  sasl_failure("temporary-auth-failure", "too many failed logins; try again in " + std::to_string(wait) + " s");
+  return true;
+}
+
+void C2sSession::sasl_failure(std::string_view condition, std::string_view text) {
+  scram_.reset();
+  std::string mech = scram_mech_;
+  scram_mech_.clear();
+  bool counts = condition == "not-authorized" || condition == "invalid-authzid" || condition == "temporary-auth-failure";
+  std::string out = "<failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><" + std::string(condition) + "/>";
+  if (condition == "temporary-auth-failure" && !text.empty()) out += "<text>" + xml::escape_text(text) + "</text>";
+  out += "</failure>";
+  if (!counts) {
+    write_raw(std::move(out));
+    return;
+  }
+  if (!attempt_user_.empty() && condition != "temporary-auth-failure") hub_.throttle().failed(remote_.ip, attempt_user_);
+  attempt_user_.clear();
+  ++auth_failures_;
+  hub_.log().event("auth_failed", {{"session", id_},
+                                   {"ip", remote_.ip},
+                                   {"mechanism", mech},
+                                   {"condition", condition},
+                                   {"failures", auth_failures_},
+                                   {"detail", text}});
+  // Back-off: the failure answer is delayed, growing with each failure; the session ignores
+  // SASL input meanwhile. Other sessions are not affected (the delay is a timer).
+  sasl_busy_ = true;
+  auto delay = hub_.options().limits.auth_failure_delay * auth_failures_;
+  bool last = auth_failures_ >= hub_.options().limits.max_auth_failures;
+  t_.after(delay, [this, out, last, alive = alive_] {
+    if (!*alive || state_ == State::Closed) return;
+    sasl_busy_ = false;
+    write_raw(out);
+    if (last) close_with_error("not-authorized", "too many authentication failures");
+  });
+}
+
+void C2sSession::handle_bind_phase(xml::Element& st) {
+  if (st.ns != kClientNs || (st.name != "iq" && st.name != "message" && st.name != "presence")) {
+    close_with_error("unsupported-stanza-type");
+    return;
+  }
+  if (st.name == "iq") {
+    auto type = st.attr_or("type");
+    const xml::Element* payload = st.first_child();
+    if (type == "set" && payload && payload->name == "bind" && payload->ns == kBindNs) {
+      if (state_ == State::Bound) return send(error_reply(st, "not-allowed", "already bound"));
+      std::string res;
+      if (auto* r = payload->child("resource", kBindNs)) res = trimmed(r->text).empty() ? "" : r->text;
+      auto full = hub_.bind(*this, user_, res);
+      if (!full) {
+        auto& e = full.error();
+        return send(error_reply(st, e.message, e.hint));
+      }
+      jid_ = *full;
+      state_ = State::Bound;
+      auto reply = iq_result(st);
+      reply.erase("from");
+      reply.add("bind", std::string(kBindNs)).add("jid", std::string(kBindNs)).set_text(jid_);
+      send(reply);
+      hub_.log().event("bind", {{"session", id_}, {"ip", remote_.ip}, {"port", remote_.port}, {"jid", jid_}});
+      return;
+    }
+    if (type == "set" && payload && payload->name == "session" && payload->ns == kSessionNs) {
+      auto reply = iq_result(st);
+      reply.erase("from");
+      return send(reply);
+    }
+  }
+  if (state_ != State::Bound) {
+    close_with_error("not-authorized", "bind a resource first");
+    return;
+  }
+  if (auto* from = st.attr("from"); from) {
+    auto n = normalize_jid(*from);
+    if (n != jid_ && n != bare_jid(jid_)) {
+      close_with_error("invalid-from");
+      return;
+    }
+  }
+  st.set("from", jid_);
+  if (st.name == "iq") {
+    auto type = st.attr_or("type");
+    if (type != "get" && type != "set" && type != "result" && type != "error")
+      return send(error_reply(st, "bad-request", "unknown IQ type"));
+    if (!st.attr("id")) return send(error_reply(st, "bad-request", "IQ without id"));
+    if ((type == "get" || type == "set") && st.children.size() != 1)
+      return send(error_reply(st, "bad-request", "an IQ get/set carries exactly one payload"));
+    if (type == "get") {
+      if (auto req = parse_list_request(*st.first_child()); req && !req->credentials) {
+        bool typed = !req->type.empty() || req->ns == kJingleInfo ||
+                     (req->ns == kExtdiscoProvisional && req->payload.name == "stun");
+        auto to = st.attr_or("to");
+        auto n = normalize_jid(to);
+        if (typed && (to.empty() || n == hub_.domain() || n == bare_jid(jid_))) {
+          auto same = [&](const ListRequest& r) { return r.ns == req->ns && r.type == req->type; };
+          if (std::none_of(list_requests_.begin(), list_requests_.end(), same) && list_requests_.size() < 16)
+            list_requests_.push_back(*req);
+        }
+      }
+    }
+  }
+  hub_.route(std::move(st), *this);
+}
+
+}  // namespace xnet::server

@@ -1,0 +1,130 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+// C2sSession: the RFC 6120 state machine of one client-to-server stream (header, STARTTLS,
+// SASL, bind, then stanzas handed to the Hub for routing). Socket-free: the Asio layer
+// (server.hpp) or a test double feeds bytes in and carries bytes out through Transport.
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "server/external.hpp"
+#include "server/scram.hpp"
+#include "server/service.hpp"
+#include "xml/stream_parser.hpp"
+
+namespace xnet::server {
+
+using Clock = std::chrono::steady_clock;
+
+/// The byte pipe under a session, implemented by the Asio layer or a test double.
+class Transport {
+ public:
+  virtual ~Transport() = default;
+  /// Queue data for sending. Never blocks.
+  virtual void write(std::string data) = 0;
+  /// After everything queued is sent, run the server side of a TLS handshake and then call
+  /// C2sSession::on_tls_ready() (or on_disconnect() on failure). No reads happen meanwhile.
+  virtual void start_tls() = 0;
+  /// After everything queued is sent (bounded by a short timeout), close the connection.
+  virtual void close() = 0;
+  /// Run fn after delay on the event loop, unless the transport is gone by then.
+  virtual void after(std::chrono::milliseconds delay, std::function<void()> fn) = 0;
+  /// Bytes queued but not yet sent (for the slow-reader limit).
+  virtual std::size_t pending_bytes() const = 0;
+};
+
+class Hub;
+
+/// One client-to-server stream (RFC 6120 §4–§7) and the session it becomes.
+class C2sSession final : public xml::StreamHandler {
+ public:
+  enum class State { Header, Negotiating, Authenticated, Bound, Closed };
+
+  /// remote is the client address (from the socket or PROXY header); tls is true for direct TLS.
+  C2sSession(Hub& hub, Transport& transport, Endpoint remote, bool tls);
+  ~C2sSession() override;
+  C2sSession(const C2sSession&) = delete;
+  C2sSession& operator=(const C2sSession&) = delete;
+
+  /// Bytes from the peer (plaintext after TLS).
+  void on_data(std::string_view data);
+  /// The STARTTLS handshake finished: expect a new stream header.
+  void on_tls_ready();
+  /// The connection is gone (peer closed, I/O error): unregister without writing.
+  void on_disconnect();
+  /// Periodic check (the Asio layer calls it about once a second): auth timeout, idle timeout,
+  /// whitespace keepalive, slow reader.
+  void on_timer(Clock::time_point now);
+  /// Send a stanza routed to this session.
+  void deliver(const xml::Element& stanza);
+  /// Close the stream with a stream error (e.g. system-shutdown on SIGTERM).
+  void close_with_error(std::string_view condition, std::string_view text = {});
+  /// Close the stream politely (</stream:stream>).
+  void close_stream();
+
+  State state() const { return state_; }
+  bool tls() const { return tls_; }
+  const std::string& jid() const { return jid_; }  ///< full JID once bound
+  const Endpoint& remote() const { return remote_; }
+  std::uint64_t id() const { return id_; }
+  const std::string& stream_id() const { return stream_id_; }
+  /// XEP-0215 lists this session asked for (for pushes on reload).
+  const std::vector<ListRequest>& list_requests() const { return list_requests_; }
+
+  // xml::StreamHandler (events are queued and handled after each feed)
+  void on_open(const xml::Element& root) override;
+  void on_stanza(xml::Element stanza) override;
+  void on_close() override;
+
+ private:
+  struct Event {
+    enum Kind { Open, Stanza, Close } kind;
+    xml::Element el;
+  };
+  void handle_open(const xml::Element& root);
+  void handle_stanza(xml::Element& st);
+  void handle_starttls(const xml::Element& st);
+  void handle_auth(const xml::Element& st);
+  void handle_response(const xml::Element& st);
+  void handle_bind_phase(xml::Element& st);
+  void sasl_success(const std::string& user, const std::string& additional);
+  void sasl_failure(std::string_view condition, std::string_view text = {});
+  bool throttled(const std::string& user);
+  void send_features();
+  void send(const xml::Element& st);
+  void write_raw(std::string data, bool trace = true);
+  void reset_stream();
+
+  Hub& hub_;
+  Transport& t_;
+  Endpoint remote_;
+  bool tls_;
+  std::uint64_t id_;
+  xml::StreamParser parser_;
+  std::vector<Event> events_;
+  State state_ = State::Header;
+  bool header_sent_ = false;
+  bool counted_ = false;
+  std::string stream_id_;
+  std::string user_;  ///< authenticated local part
+  std::string jid_;
+  std::unique_ptr<ScramServer> scram_;
+  std::string scram_mech_;
+  std::string attempt_user_;  ///< the account a password is being tried for
+  bool sasl_busy_ = false;
+  int auth_failures_ = 0;
+  bool restart_pending_ = false;
+  Clock::time_point created_ = Clock::now();
+  Clock::time_point last_rx_ = Clock::now();
+  Clock::time_point last_tx_ = Clock::now();
+  std::vector<ListRequest> list_requests_;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+}  // namespace xnet::server
