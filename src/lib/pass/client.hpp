@@ -20,7 +20,7 @@
 namespace xnet::pass {
 
 /// The XMPP side the PASS client needs; SessionLink adapts xmpp::Session to it (kept as an
-/// interface so this module does not link the libstrophe one and tests can script a server).
+/// interface so this module does not link the XMPP engine and tests can script a server).
 class Link {
  public:
   virtual ~Link() = default;
