@@ -13,7 +13,8 @@ namespace xnet::xml {
 
 /// A neutral XML element tree for stanzas, shared by the client and the server (both built by
 /// StreamParser). Names carry no prefix; `ns` is the resolved namespace URI. Namespace
-/// declarations are not kept in `attrs` (except on a stream root, see StreamParser). Mixed content is flattened: `text` is the concatenated character data.
+/// declarations are not kept in `attrs` (except on a stream root, see StreamParser). Mixed
+/// content is flattened: `text` is the concatenated character data.
 struct Element {
   std::string name;
   std::string ns;
