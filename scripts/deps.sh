@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: MIT
 # Install the Debian packages xnet needs, only those missing. One list for both README commands.
 #   scripts/deps.sh build   -> what building xnet needs
-#   scripts/deps.sh test    -> build + the real peers the tests start (prosody, coturn, avahi, slixmpp)
+#   scripts/deps.sh test    -> build + the real peers the tests start (prosody, ejabberd, coturn, avahi, slixmpp)
 #   scripts/deps.sh bench   -> test + the reference tools the benchmarks compare against
 set -euo pipefail
 
@@ -11,7 +11,7 @@ BUILD_PKGS=(cmake g++ make pkg-config
   libexpected-dev libasio-dev libtomlplusplus-dev
   libavahi-client-dev libavahi-compat-libdnssd-dev)
 TEST_PKGS=(clang libclang-rt-14-dev openssl iproute2 util-linux procps
-  prosody prosody-modules lua-unbound coturn nftables
+  prosody prosody-modules lua-unbound coturn nftables ejabberd
   avahi-daemon avahi-utils dbus dbus-daemon python3-slixmpp python3 python3-jsonschema
   dpkg-dev file binutils lintian)
 BENCH_PKGS=(iperf3 socat hyperfine time python3-zeroconf)
@@ -34,7 +34,7 @@ done
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 
-# Packages that ship daemons (prosody, coturn, avahi-daemon) must not start them on install:
+# Packages that ship daemons (prosody, ejabberd, coturn, avahi-daemon) must not start them on install:
 # an avahi-daemon in the host namespace would multicast on the real network. policy-rc.d
 # exiting 101 forbids service starts; an existing one is restored afterwards.
 POLICY=/usr/sbin/policy-rc.d
