@@ -93,6 +93,18 @@ Result<WhoamiReport> report_from(Session& session, const xml::Element& reply, xe
   return rep;
 }
 
+// A forced namespace the server answers with bad-request: it claims the namespace but cannot
+// serve it (ejabberd 23.01's mod_sic: "Missing cdata in tag <ip/>" for sic:0). Say so, instead
+// of "does not support XEP-0279" and a STUN fallback that hides the server's answer.
+Error forced_refused(Error e, xep0279::Ns ns, const std::string& server) {
+  const auto& s = *e.stanza;
+  e.message = "server " + server + " refused the " + std::string(xep0279::ns_uri(ns)) + " request: " + s.condition +
+              (s.text.empty() ? "" : " (" + s.text + ")");
+  e.hint = ns == xep0279::Ns::Sic0 ? "the server may serve only urn:xmpp:sic:1: try --ns 1, or leave --ns out"
+                                   : "the server may serve only urn:xmpp:sic:0: try --ns 0, or leave --ns out";
+  return e;
+}
+
 Error refine(Error e) {
   if (e.stanza && (e.stanza->condition == "forbidden" || e.stanza->condition == "not-authorized"))
     e.hint = "the server refused to tell your address (policy)";
@@ -112,6 +124,8 @@ Result<WhoamiReport> finish_ip_check(Session& session, const IpCheckPlan& plan, 
                                                           Deadline::Clock::now() - started).count();
     return r;
   }
+  if (plan.force_ns && reply.error().stanza && reply.error().stanza->condition == "bad-request")
+    return fail(forced_refused(reply.error(), *plan.force_ns, session.info().server_host));
   if (!unsupported(reply.error())) return fail(refine(reply.error()));
   if (plan.force_ns || plan.disco_id.empty()) return fail(not_supported(session.info().server_host));
   // sic:1 refused: ask sic:0 unless the server's disco#info rules it out.
