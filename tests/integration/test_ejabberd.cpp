@@ -380,6 +380,13 @@ TEST_CASE("ejabberd: xnet serve as a component serves STUN discovery and PASS th
       std::this_thread::sleep_for(2500ms);
       CHECK(relays(l.port));
       CHECK(read_file(c.dir / "err").find("pass_owner_gone") == std::string::npos);
+      // A close for a port this owner does not hold: the component's stanza error comes back.
+      auto ra = args("pass", "alice@localhost", {"127.0.0.1:1", "--service", kComponent});
+      ra.insert(ra.begin() + 2, "close");  // xnet --json pass close 127.0.0.1:1 ...
+      auto r = run_xnet(ra, kEnv);
+      INFO(r.out << r.err);
+      CHECK(r.exit_code == 81);
+      CHECK(r.json()["error"]["stanza_error"]["condition"] == "item-not-found");
       l.proc->signal(SIGINT);
       auto rc = l.proc->wait(10s);
       INFO(read_file(l.dir / "err") << c.log());
@@ -396,5 +403,22 @@ TEST_CASE("ejabberd: xnet serve as a component serves STUN discovery and PASS th
     INFO(c.log());
     CHECK(refused_within(k.port, 10s));
     CHECK(read_file(c.dir / "err").find("pass_held") != std::string::npos);
+  }
+  SECTION("a wrong component secret is refused by ejabberd: serve exits with 77") {
+    TempDir d("xnet-ejabberd-badcomp");
+    Process::Options o;
+    o.stdout_file = d / "out";
+    o.stderr_file = d / "err";
+    o.env = {{"XNET_COMPONENT_SECRET", "not-the-secret"}, {"XDG_CONFIG_HOME", (d / "cfg").string()}};
+    Process wrong({xnet_binary(), "serve", "--component", kComponent, "--router", ejabberd().router(), "--state-dir",
+                   (d / "state").string()},
+                  o);
+    auto st = wrong.wait(20s);
+    INFO(read_file(d / "err"));
+    REQUIRE(st);
+    CHECK(*st == 77);
+    // The component that holds the name is still attached and answering.
+    auto r = run_xnet(args("stun-list", "alice@localhost", {"--service", kComponent}), kEnv);
+    CHECK(r.exit_code == 0);
   }
 }
