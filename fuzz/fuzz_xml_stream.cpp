@@ -5,6 +5,7 @@
 // without its Asio/coroutine part, which clang 14 with libstdc++ cannot build.
 #define ASIO_STANDALONE 1
 #include "../src/lib/server/accounts.cpp"
+#include "../src/lib/server/builtin_iq.cpp"
 #include "../src/lib/server/c2s.cpp"
 #include "../src/lib/server/external.cpp"
 #include "../src/lib/server/hub.cpp"

@@ -3,12 +3,10 @@
 
 #include <asio.hpp>
 
-#include <ctime>
 #include <deque>
 
 #include "server/crypto.hpp"
 #include "server/stanza.hpp"
-#include "xep/xep0030.hpp"
 #include "xml/stream_parser.hpp"
 
 namespace xnet::server {
@@ -35,9 +33,26 @@ struct ComponentCore::Slot final : ServiceHost {
   Trace& trace() override { return core.trace_; }
 };
 
+namespace {
+
+BuiltinIqOptions component_iq_options(const std::string& domain, std::vector<ExternalService> services) {
+  BuiltinIqOptions b;
+  b.host = IqHost::Component;
+  b.jid = domain;
+  b.external_services = std::move(services);
+  b.max_watchers = 10000;
+  return b;
+}
+
+}  // namespace
+
 ComponentCore::ComponentCore(std::string domain, std::vector<ExternalService> services, EventLog& log, Trace& trace,
                              std::function<void(const xml::Element&)> send)
-    : domain_(normalize_jid(domain)), external_(std::move(services)), log_(log), trace_(trace), send_(std::move(send)) {}
+    : domain_(normalize_jid(domain)),
+      iq_(component_iq_options(domain_, std::move(services))),
+      log_(log),
+      trace_(trace),
+      send_(std::move(send)) {}
 
 ComponentCore::~ComponentCore() = default;
 
@@ -45,11 +60,17 @@ void ComponentCore::add_service(std::unique_ptr<Service> service, asio::io_conte
   auto slot = std::make_unique<Slot>(*this, std::move(service), io);
   Slot& ref = *slot;
   services_.push_back(std::move(slot));
+  iq_.plug(*ref.svc, domain_);
   ref.svc->attach(ref);
 }
 
 void ComponentCore::detach() {
   for (auto& s : services_) s->svc->detach();
+}
+
+void ComponentCore::send(xml::Element st) {
+  st.ns = std::string(kComponentNs);
+  send_(st);
 }
 
 void ComponentCore::handle(const xml::Element& in) {
@@ -60,89 +81,28 @@ void ComponentCore::handle(const xml::Element& in) {
   auto to = normalize_jid(st.attr_or("to"));
   // XEP-0114 §3: every stanza carries from and to; ours must be addressed to our domain.
   if (from.empty() || to.empty() || jid_domain(to) != domain_) return;
-  bool request = st.name == "iq" && (type == "get" || type == "set");
-  if (st.name == "presence" && type == "unavailable") {
-    for (auto& s : services_) s->svc->on_session_end(from);
-    std::erase_if(watchers_, [&](const auto& w) { return w.first == from; });
+  if (st.name == "presence" && type == "unavailable") return iq_.session_ended(from);
+  Origin origin{from, std::nullopt, false, false};
+  if (const auto* svc = iq_.service_for(st)) {
+    if (auto reply = iq_.to_service(*svc, st, origin)) send(std::move(*reply));
     return;
   }
-  const xml::Element* p = st.first_child();
-  Origin origin{from, std::nullopt, false};
-  if (p) {
-    for (auto& s : services_) {
-      auto f = s->svc->features();
-      if (std::find(f.begin(), f.end(), p->ns) != f.end()) {
-        if (!s->svc->on_stanza(st, origin) && request) send_(error_reply(st, "service-unavailable"));
-        return;
-      }
-    }
-  }
-  if (!request) {
-    // Results, errors (push acknowledgements), messages: offer them to services, else drop.
+  if (st.name != "iq" || (type != "get" && type != "set")) {
+    // Results, errors (push and ping acknowledgements), messages: offer them to services, else drop.
     for (auto& s : services_)
       if (s->svc->on_stanza(st, origin)) return;
     return;
   }
-  if (!st.attr("id")) return send_(error_reply(st, "bad-request"));
-  if (st.children.size() != 1) return send_(error_reply(st, "bad-request"));
-  if (p->ns == xep0030::kInfoNs && p->name == "query") {
-    if (type != "get") return send_(error_reply(st, "bad-request"));
-    if (!p->attr_or("node").empty()) return send_(error_reply(st, "item-not-found"));
-    xep0030::DiscoInfo info;
-    info.identities.push_back({"component", "generic", "xnet serve"});
-    for (auto& s : services_) {
-      auto id = s->svc->identity();
-      info.identities.push_back({id.category, id.type, id.name});
-    }
-    info.features = {std::string(xep0030::kInfoNs), std::string(xep0030::kItemsNs), std::string(kPingNs)};
-    for (auto& f : external_features()) info.features.push_back(f);
-    for (auto& s : services_)
-      for (auto& f : s->svc->features()) info.features.push_back(f);
-    auto reply = iq_result(st);
-    reply.add(xep0030::render_info(info));
-    return send_(reply);
-  }
-  if (p->ns == xep0030::kItemsNs && p->name == "query") {
-    auto reply = iq_result(st);
-    reply.add("query", std::string(xep0030::kItemsNs));
-    return send_(reply);
-  }
-  if (p->ns == kPingNs && p->name == "ping") return send_(iq_result(st));
-  if (auto req = parse_list_request(*p)) {
-    if (type != "get") return send_(error_reply(st, "not-allowed"));
-    auto ans = answer_list(*req, external_, jid_local(from), static_cast<long long>(std::time(nullptr)));
-    if (!ans.payload) return send_(error_reply(st, ans.error));
-    bool typed = !req->credentials && (!req->type.empty() || req->ns == kJingleInfo ||
-                                       (req->ns == kExtdiscoProvisional && req->payload.name == "stun"));
-    if (typed && watchers_.size() < 10000) {
-      auto same = [&](const auto& w) { return w.first == from && w.second.ns == req->ns && w.second.type == req->type; };
-      if (std::none_of(watchers_.begin(), watchers_.end(), same)) watchers_.emplace_back(from, *req);
-    }
-    auto reply = iq_result(st);
-    reply.add(std::move(*ans.payload));
-    return send_(reply);
-  }
-  send_(error_reply(st, "service-unavailable"));
+  send(iq_.answer(st, origin));
 }
 
 void ComponentCore::reload(std::vector<ExternalService> list) {
-  auto old = std::move(external_);
-  external_ = std::move(list);
   int pushes = 0;
-  long long now = static_cast<long long>(std::time(nullptr));
-  for (const auto& [jid, req] : watchers_) {
-    auto payload = push_payload(req, old, external_, jid_local(jid), now);
-    if (!payload) continue;
-    xml::Element iq("iq", std::string(kComponentNs));
-    iq.set("type", "set");
-    iq.set("id", "push-" + std::to_string(++seq_));
-    iq.set("from", domain_);
-    iq.set("to", jid);
-    iq.add(std::move(*payload));
-    send_(iq);
+  for (auto& push : iq_.reload(std::move(list))) {
+    send(std::move(push));
     ++pushes;
   }
-  log_.event("reload", {{"external_services", external_.size()}, {"pushes", pushes}});
+  log_.event("reload", {{"external_services", iq_.external_services().size()}, {"pushes", pushes}});
 }
 
 // ---------------------------------------------------------------------------------------------

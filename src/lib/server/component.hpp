@@ -3,7 +3,8 @@
 
 // XEP-0114 component mode: `xnet serve --component JID --router HOST:PORT` attaches to a real
 // Prosody or ejabberd and serves disco, ping, the XEP-0215 forms and plugged services (PASS)
-// under the component's domain.
+// under the component's domain. The IQs are answered by BuiltinIq (builtin_iq.hpp), the same
+// code as the built-in server's; this file only links to the router and routes.
 
 #include <functional>
 #include <memory>
@@ -13,6 +14,7 @@
 #include <asio/io_context.hpp>
 
 #include "error.hpp"
+#include "server/builtin_iq.hpp"
 #include "server/external.hpp"
 #include "server/hub.hpp"
 #include "server/service.hpp"
@@ -40,17 +42,18 @@ class ComponentCore {
   /// Shutdown: detach services.
   void detach();
   const std::string& domain() const { return domain_; }
+  /// The IQs the component answers itself (shared with the built-in server).
+  BuiltinIq& builtin_iq() { return iq_; }
 
  private:
   struct Slot;
+  void send(xml::Element stanza);
   std::string domain_;
-  std::vector<ExternalService> external_;
+  BuiltinIq iq_;
   EventLog& log_;
   Trace& trace_;
   std::function<void(const xml::Element&)> send_;
   std::vector<std::unique_ptr<Slot>> services_;
-  std::vector<std::pair<std::string, ListRequest>> watchers_;  ///< full JID, typed request
-  std::uint64_t seq_ = 0;
 };
 
 struct ComponentOptions {

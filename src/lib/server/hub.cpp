@@ -2,23 +2,27 @@
 #include "server/hub.hpp"
 
 #include <algorithm>
-#include <ctime>
 
 #include "server/crypto.hpp"
 #include "server/stanza.hpp"
-#include "xep/xep0030.hpp"
-#include "xep/xep0279.hpp"
 
 namespace xnet::server {
 
-namespace {
-
-long long unix_now() { return static_cast<long long>(std::time(nullptr)); }
-
-}  // namespace
-
 // ---------------------------------------------------------------------------------------------
 // Hub
+
+namespace {
+
+BuiltinIqOptions builtin_options(const HubOptions& o) {
+  BuiltinIqOptions b;
+  b.host = IqHost::Server;
+  b.jid = o.domain;
+  b.name = o.server_name;
+  b.external_services = o.external_services;
+  return b;
+}
+
+}  // namespace
 
 struct Hub::Slot final : ServiceHost {
   Hub& hub;
@@ -38,10 +42,21 @@ Hub::Hub(HubOptions options, Accounts accounts, EventLog& log, Trace& trace)
       accounts_(std::move(accounts)),
       log_(log),
       trace_(trace),
+      iq_(builtin_options(opts_)),
       throttle_(opts_.limits.auth_throttle),
       fake_iterations_(accounts_.typical_iterations()) {
   opts_.domain = normalize_jid(opts_.domain);
+  opts_.external_services.clear();  // BuiltinIq holds the list from here on
   if (opts_.server_secret.empty()) opts_.server_secret = crypto::random_bytes(32);
+  iq_.set_directory([this](const std::string& bare) { return account_kind(bare); });
+}
+
+AccountKind Hub::account_kind(const std::string& bare) const {
+  const auto local = jid_local(bare);
+  if (!local.empty() && accounts_.find(local, crypto::Hash::Sha256)) return AccountKind::Registered;
+  auto it = sessions_.lower_bound(bare + "/");
+  if (it == sessions_.end() || bare_jid(it->first) != bare) return AccountKind::None;
+  return local.starts_with("anon-") ? AccountKind::Anonymous : AccountKind::Registered;
 }
 
 ScramCredential Hub::fake_credential(crypto::Hash h, const std::string& user) const {
@@ -54,7 +69,7 @@ void Hub::reload(std::optional<Accounts> accounts, bool allow_anonymous, std::ve
   int pushes = reload_external_services(std::move(services));
   log_.event("reload", {{"accounts", accounts_.users().size()},
                         {"anonymous", opts_.allow_anonymous},
-                        {"external_services", opts_.external_services.size()},
+                        {"external_services", iq_.external_services().size()},
                         {"pushes", pushes}});
 }
 
@@ -69,6 +84,7 @@ void Hub::add_service(std::unique_ptr<Service> service) {
   auto slot = std::make_unique<Slot>(*this, std::move(service), jid);
   Slot& ref = *slot;
   services_.push_back(std::move(slot));
+  iq_.plug(*ref.svc, ref.jid);
   ref.svc->attach(ref);
 }
 
@@ -114,19 +130,12 @@ void Hub::unbind(C2sSession& s) {
   if (it == sessions_.end() || it->second != &s) return;
   sessions_.erase(it);
   log_.event("unbind", {{"session", s.id()}, {"jid", s.jid()}});
-  for (auto& slot : services_) slot->svc->on_session_end(s.jid());
+  iq_.session_ended(s.jid());
 }
 
 const C2sSession* Hub::find_session(const std::string& full_jid) const {
   auto it = sessions_.find(normalize_jid(full_jid));
   return it == sessions_.end() ? nullptr : it->second;
-}
-
-Hub::Slot* Hub::service_for(const std::string& to_bare) {
-  auto domain = jid_domain(to_bare);
-  for (auto& s : services_)
-    if (s->jid == domain) return s.get();
-  return nullptr;
 }
 
 void Hub::bounce(const xml::Element& stanza, std::string_view condition, C2sSession& from) {
@@ -153,16 +162,17 @@ void Hub::route(xml::Element st, C2sSession& from) {
   };
 
   if (!to || norm == opts_.domain || norm == self_bare) {
-    if (iq_request) return from.deliver(answer_server_iq(st, from.jid(), from.remote()));
+    if (iq_request) return from.deliver(iq_.answer(st, Origin{from.jid(), from.remote(), true, false}));
     if (st.name == "message" && to && norm == self_bare)
       for (auto* s : resources_of(self_bare)) s->deliver(st);
     return;  // presence broadcast and results addressed to the server are consumed here
   }
-  if (Slot* slot = service_for(bare_jid(norm))) {
+  if (const auto* svc = iq_.service_for(st)) {
     const auto local = jid_local(from.jid());
     const bool anon = local.starts_with("anon-") && !accounts_.find(local, crypto::Hash::Sha256);
-    Origin origin{from.jid(), from.remote(), true, anon};
-    return deliver_to_service(*slot, std::move(st), origin);
+    if (auto reply = iq_.to_service(*svc, st, Origin{from.jid(), from.remote(), true, anon}))
+      route_from_service(std::move(*reply), svc->jid);
+    return;
   }
   if (jid_domain(norm) != opts_.domain) return bounce(st, "remote-server-not-found", from);
   std::string target_bare = bare_jid(norm);
@@ -172,34 +182,12 @@ void Hub::route(xml::Element st, C2sSession& from) {
     if (st.name != "message") return bounce(st, "service-unavailable", from);
   }
   if (st.name == "iq") {
-    if (iq_request) from.deliver(answer_server_iq(st, from.jid(), from.remote()));
+    if (iq_request) from.deliver(iq_.answer(st, Origin{from.jid(), from.remote(), true, false}));
     return;
   }
   auto targets = resources_of(target_bare);
   if (targets.empty()) return bounce(st, "service-unavailable", from);
   for (auto* s : targets) s->deliver(st);
-}
-
-void Hub::deliver_to_service(Slot& slot, xml::Element st, const Origin& origin) {
-  if (slot.svc->on_stanza(st, origin)) return;
-  auto type = st.attr_or("type");
-  if (st.name != "iq" || (type != "get" && type != "set")) return;
-  const xml::Element* p = st.first_child();
-  xml::Element reply;
-  if (p && type == "get" && p->ns == xep0030::kInfoNs && p->attr_or("node").empty()) {
-    xep0030::DiscoInfo info;
-    auto id = slot.svc->identity();
-    info.identities.push_back({id.category, id.type, id.name});
-    info.features = {std::string(xep0030::kInfoNs), std::string(kPingNs)};
-    for (auto& f : slot.svc->features()) info.features.push_back(f);
-    reply = iq_result(st);
-    reply.add(xep0030::render_info(info));
-  } else if (p && type == "get" && p->ns == kPingNs) {
-    reply = iq_result(st);
-  } else {
-    reply = error_reply(st, "service-unavailable");
-  }
-  route_from_service(std::move(reply), slot.jid);
 }
 
 void Hub::route_from_service(xml::Element st, const std::string& service_jid) {
@@ -217,103 +205,13 @@ void Hub::route_from_service(xml::Element st, const std::string& service_jid) {
     it->second->deliver(st);
 }
 
-xml::Element Hub::answer_server_iq(const xml::Element& iq, const std::string& origin_jid,
-                                   const std::optional<Endpoint>& remote) {
-  const xml::Element* p = iq.first_child();
-  if (!p) return error_reply(iq, "bad-request");
-  auto type = iq.attr_or("type");
-  std::string to = normalize_jid(iq.attr_or("to"));
-  const std::string self_bare = bare_jid(origin_jid);
-  bool to_server = to.empty() || to == opts_.domain;
-  bool to_self = to == self_bare;
-  bool other_user = !to_server && !to_self;
-  std::string other_local = other_user ? jid_local(to) : std::string();
-  bool other_exists = other_user && (accounts_.find(other_local, crypto::Hash::Sha256).has_value() ||
-                                     std::any_of(sessions_.begin(), sessions_.end(), [&](const auto& kv) {
-                                       return bare_jid(kv.first) == to;
-                                     }));
-
-  // XEP-0279: only the requester's own address, never another user's (sic.md §3).
-  if (auto ns = xep0279::request_ns(iq); ns || p->ns == xep0279::kSic0 || p->ns == xep0279::kSic1) {
-    if (other_user) return error_reply(iq, "forbidden", "You may only ask about your own address", "auth");
-    if (type == "set") return error_reply(iq, "not-allowed");
-    bool shape = ns && p->children.empty() && p->name == (*ns == xep0279::Ns::Sic1 ? "address" : "ip");
-    if (!shape) return error_reply(iq, "bad-request");
-    if (!remote || remote->ip.empty()) return error_reply(iq, "item-not-found");
-    auto reply = iq_result(iq);
-    reply.add(xep0279::build_result_payload(*ns, remote->ip,
-                                            remote->port ? std::optional<std::uint16_t>(remote->port) : std::nullopt));
-    return reply;
-  }
-  if (p->ns == kPingNs && p->name == "ping") {
-    if (type != "get") return error_reply(iq, "bad-request");
-    if (other_user && !other_exists) return error_reply(iq, "service-unavailable");
-    return iq_result(iq);
-  }
-  if (p->ns == xep0030::kInfoNs && p->name == "query") {
-    if (type != "get") return error_reply(iq, "bad-request");
-    if (!p->attr_or("node").empty()) return error_reply(iq, "item-not-found");
-    xep0030::DiscoInfo info;
-    if (to_server) {
-      info.identities.push_back({"server", "im", opts_.server_name});
-      info.features = {std::string(xep0030::kInfoNs), std::string(xep0030::kItemsNs), std::string(kPingNs),
-                       std::string(xep0279::kSic1), std::string(xep0279::kSic0)};
-      for (auto& f : external_features()) info.features.push_back(f);
-    } else {
-      if (other_user && !other_exists) return error_reply(iq, "service-unavailable");
-      bool anon = jid_local(to).starts_with("anon-") && !accounts_.find(jid_local(to), crypto::Hash::Sha256);
-      info.identities.push_back({"account", anon ? "anonymous" : "registered", ""});
-      info.features = {std::string(xep0030::kInfoNs)};
-    }
-    auto reply = iq_result(iq);
-    reply.add(xep0030::render_info(info));
-    return reply;
-  }
-  if (p->ns == xep0030::kItemsNs && p->name == "query") {
-    if (type != "get") return error_reply(iq, "bad-request");
-    if (!p->attr_or("node").empty()) return error_reply(iq, "item-not-found");
-    if (other_user && !other_exists) return error_reply(iq, "service-unavailable");
-    auto reply = iq_result(iq);
-    auto& q = reply.add("query", std::string(xep0030::kItemsNs));
-    if (to_server)
-      for (auto& s : services_) {
-        auto& item = q.add("item", std::string(xep0030::kItemsNs));
-        item.set("jid", s->jid);
-        if (auto n = s->svc->identity().name; !n.empty()) item.set("name", n);
-      }
-    return reply;
-  }
-  if (auto req = parse_list_request(*p)) {
-    if (other_user) return error_reply(iq, "forbidden", "", "auth");
-    if (type != "get") return error_reply(iq, "not-allowed");
-    auto ans = answer_list(*req, opts_.external_services, jid_local(origin_jid), unix_now());
-    if (!ans.payload) return error_reply(iq, ans.error);
-    auto reply = iq_result(iq);
-    reply.add(std::move(*ans.payload));
-    return reply;
-  }
-  if (p->ns == kSessionNs) return iq_result(iq);
-  return error_reply(iq, "service-unavailable");
-}
-
 int Hub::reload_external_services(std::vector<ExternalService> list) {
-  auto old = std::move(opts_.external_services);
-  opts_.external_services = std::move(list);
   int pushes = 0;
-  long long now = unix_now();
-  for (auto& [jid, s] : sessions_) {
-    for (const auto& req : s->list_requests()) {
-      auto payload = push_payload(req, old, opts_.external_services, jid_local(jid), now);
-      if (!payload) continue;
-      xml::Element iq("iq", std::string(kClientNs));
-      iq.set("type", "set");
-      iq.set("id", next_id("push-"));
-      iq.set("from", opts_.domain);
-      iq.set("to", jid);
-      iq.add(std::move(*payload));
-      s->deliver(iq);
-      ++pushes;
-    }
+  for (auto& push : iq_.reload(std::move(list))) {
+    auto it = sessions_.find(push.attr_or("to"));
+    if (it == sessions_.end()) continue;
+    it->second->deliver(push);
+    ++pushes;
   }
   return pushes;
 }

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
-// The socket-free core of `xnet serve`: the Hub (accounts, routing between local sessions,
-// server-handled IQs, services). Client streams are C2sSession (c2s.hpp). The Asio layer
+// The socket-free core of `xnet serve`: the Hub (accounts, routing between local sessions and
+// plugged services). Client streams are C2sSession (c2s.hpp); the IQs the server answers itself
+// are BuiltinIq's (builtin_iq.hpp, shared with the component). The Asio layer
 // (server.hpp) feeds bytes in and carries bytes out through Transport; tests do the same with a
 // fake Transport (STYLE §13).
 
@@ -19,6 +20,7 @@
 #include <nlohmann/json.hpp>
 
 #include "server/accounts.hpp"
+#include "server/builtin_iq.hpp"
 #include "server/c2s.hpp"
 #include "server/external.hpp"
 #include "server/scram.hpp"
@@ -59,7 +61,7 @@ struct HubOptions {
   std::string server_name = "xnet serve";
   std::string server_secret;      ///< key of the fake SCRAM credentials ("" = random per process)
   Limits limits;
-  std::vector<ExternalService> external_services;
+  std::vector<ExternalService> external_services;  ///< at start; then BuiltinIq holds the list
 };
 
 /// Structured log lines ("one line per event"): the cmd layer renders text or JSON lines.
@@ -133,16 +135,13 @@ class Hub {
   /// Sessions not yet destroyed (negotiating, bound or closing).
   std::size_t live_sessions() const { return all_.size(); }
 
-  /// Answer an IQ get/set the server handles itself (to = none, the domain or the sender's own
-  /// bare JID, or another local user's bare JID). origin_jid = sender full JID, remote = the
-  /// sender session's address (nullopt when unknown). Always returns a reply.
-  xml::Element answer_server_iq(const xml::Element& iq, const std::string& origin_jid,
-                                const std::optional<Endpoint>& remote);
+  /// The IQs the server answers itself (disco, ping, SIC, XEP-0215 and its pushes, services).
+  BuiltinIq& builtin_iq() { return iq_; }
+  const std::vector<ExternalService>& external_services() const { return iq_.external_services(); }
 
  private:
   struct Slot;
-  void deliver_to_service(Slot& slot, xml::Element stanza, const Origin& origin);
-  Slot* service_for(const std::string& to_bare);
+  AccountKind account_kind(const std::string& bare) const;
   void bounce(const xml::Element& stanza, std::string_view condition, C2sSession& from);
 
   HubOptions opts_;
@@ -154,6 +153,7 @@ class Hub {
   std::set<C2sSession*> all_;
   std::map<std::string, int> per_ip_;
   std::vector<std::unique_ptr<Slot>> services_;
+  BuiltinIq iq_;
   AuthThrottle throttle_;
   int fake_iterations_ = 4096;
   std::uint64_t session_seq_ = 0;
