@@ -10,9 +10,11 @@
 // component xnet.plain.test behind it. Each ctest entry is its own process, hence few cases.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <csignal>
 #include <memory>
 #include <regex>
+#include <sstream>
 #include <thread>
 
 #include "server/crypto.hpp"
@@ -52,6 +54,7 @@ Ejabberd& ejabberd() {
     o.stun_services = {stun, t, ttcp};
     o.plain_hosts = {"plain.test"};
     o.components = {{kComponent, kComponentSecret}};
+    o.ping_interval = 1;  // ejabberd pings idle clients each second and kills those that do not answer
     auto p = std::make_unique<Ejabberd>(o);
     p->add_user("alice", kPassword);
     p->add_user("bob", kPassword, "plain.test");
@@ -270,7 +273,7 @@ struct Component {
                                  "--server-config", (dir / "services.toml").string(), "--state-dir",
                                  (dir / "state").string(), "--port-file", (dir / "ready.json").string(),
                                  "--pass-range", std::to_string(base) + "-" + std::to_string(base + 99),
-                                 "--pass-public-ip", "127.0.0.1", "--pass-grace", "1", "--pass-owner-ping", "1"},
+                                 "--pass-public-ip", "127.0.0.1", "--pass-grace", "1", "--pass-owner-ping", "5"},
         o);
     INFO(log());
     REQUIRE(wait_for_file(dir / "ready.json", 15s));
@@ -289,7 +292,7 @@ struct Listen {
     auto a = args("pass", "alice@localhost",
                   {"--forward", target, "--service", kComponent, "--port-file", (dir / "endpoint").string()});
     a.insert(a.begin() + 2, "listen");  // xnet --json pass listen ...
-    a.insert(a.begin(), xnet_binary());
+    a.insert(a.begin(), {xnet_binary(), "--debug", "xml"});
     Process::Options o;
     o.stdout_file = dir / "out";
     o.stderr_file = dir / "err";
@@ -376,9 +379,28 @@ TEST_CASE("ejabberd: xnet serve as a component serves STUN discovery and PASS th
       REQUIRE(fd >= 0);
       CHECK(round_trip(fd, data) == data);
       ::close(fd);
-      // Owner pings (every second) pass through ejabberd and are answered: the port stays.
-      std::this_thread::sleep_for(2500ms);
+      // ejabberd pings the owner after 1 s idle (mod_ping, kill after 1 s without an answer; the
+      // component's own owner pings, every 5 s, would reset that idle time): each is answered,
+      // the session and the port stay.
+      auto count_lines = [&](const std::vector<std::string>& parts) {
+        std::istringstream in(read_file(l.dir / "err"));
+        std::string line;
+        int n = 0;
+        while (std::getline(in, line))
+          if (std::all_of(parts.begin(), parts.end(), [&](const auto& p) { return line.find(p) != std::string::npos; }))
+            ++n;
+        return n;
+      };
+      auto pinged = [&] { return count_lines({" < ", "from='localhost'", "urn:xmpp:ping"}); };
+      for (int i = 0; i < 200 && pinged() < 2; ++i) std::this_thread::sleep_for(50ms);
+      INFO(read_file(l.dir / "err").substr(0, 6000));
+      CHECK(pinged() >= 2);
+      CHECK(count_lines({" > ", "type='result'", "to='localhost'"}) >= 1);
+      std::this_thread::sleep_for(1500ms);  // past ejabberd's ack timeout for the last ping
+      CHECK_FALSE(l.proc->poll());
       CHECK(relays(l.port));
+      CHECK(read_file(l.dir / "out").find("\"disconnected\"") == std::string::npos);
+      CHECK(read_file(l.dir / "out").find("reconnected") == std::string::npos);
       CHECK(read_file(c.dir / "err").find("pass_owner_gone") == std::string::npos);
       // A close for a port this owner does not hold: the component's stanza error comes back.
       auto ra = args("pass", "alice@localhost", {"127.0.0.1:1", "--service", kComponent});
@@ -394,8 +416,8 @@ TEST_CASE("ejabberd: xnet serve as a component serves STUN discovery and PASS th
       CHECK(*rc == 0);
       CHECK(refused_within(l.port, 5s));
     }
-    // An owner killed without closing: ejabberd tells the component (unavailable presence or a
-    // failed ping), which frees the port after its 1 s grace.
+    // An owner killed without closing: ejabberd tells the component (the unavailable presence
+    // that follows the listener's directed presence), which frees the port after its 1 s grace.
     Listen k(echo.target());
     REQUIRE(relays(k.port));
     k.proc->signal(SIGKILL);

@@ -251,7 +251,11 @@ void Ejabberd::write_config() {
   y += "acl:\n  local:\n    user_regexp: \"\"\n";
   y += "access_rules:\n  local:\n    allow: local\n  c2s:\n    allow: all\n";
   y += "api_permissions:\n  \"console commands\":\n    from:\n      - ejabberd_ctl\n    who: all\n    what: \"*\"\n";
-  y += "modules:\n  mod_disco: {}\n  mod_ping: {}\n  mod_sic: {}\n";
+  std::string ping = "{}";
+  if (opts_.ping_interval > 0)
+    ping = "\n    send_pings: true\n    ping_interval: " + std::to_string(opts_.ping_interval) +
+           "\n    ping_ack_timeout: " + std::to_string(opts_.ping_interval) + "\n    timeout_action: kill";
+  y += "modules:\n  mod_disco: {}\n  mod_ping: " + ping + "\n  mod_sic: {}\n";
   if (!opts_.stun_services.empty()) {
     y += "  mod_stun_disco:\n    offer_local_services: false\n    secret: \"" + opts_.stun_secret +
          "\"\n    services:\n";

@@ -38,6 +38,9 @@ struct EjabberdOptions {
   std::vector<std::string> plain_hosts;
   /// XEP-0114 components: name → secret (an ejabberd_service listener opens when non-empty).
   std::vector<std::pair<std::string, std::string>> components;
+  /// mod_ping send_pings: ping every client idle this many seconds and kill the session when
+  /// no answer comes within as many more (0: ejabberd's default, no pings).
+  int ping_interval = 0;
 };
 
 class Ejabberd {
