@@ -127,6 +127,17 @@ TEST_CASE("ejabberd: whoami gets SIC over STARTTLS and direct TLS after a SASL1 
     CHECK(r.out.find("urn:xmpp:sic:1") != std::string::npos);
     CHECK(r.out.find("STARTTLS") != std::string::npos);
   }
+  SECTION("ejabberd's self-signed certificate is refused without --ca-file (79), on both ports") {
+    for (bool direct : {false, true}) {
+      auto a = args("whoami", "alice@localhost", {}, true, direct);
+      auto ca = std::find(a.begin(), a.end(), "--ca-file");
+      a.erase(ca, ca + 2);
+      auto r = run_xnet(a, kEnv);
+      INFO(r.err);
+      CHECK(r.exit_code == 79);
+      CHECK(r.json()["error"]["category"] == "tls");
+    }
+  }
   SECTION("a wrong password is an authentication error (77)") {
     auto r = run_xnet(args("whoami", "alice@localhost", {}), {{"XNET_PASSWORD", "not-the-password"}});
     INFO(r.err);
