@@ -39,7 +39,8 @@ struct EjabberdOptions {
   /// XEP-0114 components: name → secret (an ejabberd_service listener opens when non-empty).
   std::vector<std::pair<std::string, std::string>> components;
   /// mod_ping send_pings: ping every client idle this many seconds and kill the session when
-  /// no answer comes within as many more (0: ejabberd's default, no pings).
+  /// no answer comes within 5 s (0: ejabberd's default, no pings). ejabberd sends the next ping
+  /// only after an answer, so a second ping proves the first was answered.
   int ping_interval = 0;
 };
 
