@@ -240,6 +240,42 @@ TEST_CASE("ejabberd: stun-list reads mod_stun_disco (extdisco:2 only) and probes
       }
     }
   }
+  SECTION("--watch stays connected: ejabberd's pings are answered, SIGINT ends it with 0") {
+    TempDir d("xnet-ejabberd-watch");
+    Process::Options po;
+    po.stdout_file = d / "out";
+    po.stderr_file = d / "err";
+    po.env = {{"XNET_PASSWORD", kPassword}, {"XDG_CONFIG_HOME", (d / "cfg").string()}};
+    auto a = args("stun-list", "alice@localhost", {"--watch"});
+    a.insert(a.begin(), {xnet_binary(), "--debug", "xml"});
+    Process watch(a, po);
+    auto count = [&](const std::vector<std::string>& parts) {
+      std::istringstream in(read_file(d / "err"));
+      std::string line;
+      int n = 0;
+      while (std::getline(in, line))
+        if (std::all_of(parts.begin(), parts.end(), [&](const auto& p) { return line.find(p) != std::string::npos; }))
+          ++n;
+      return n;
+    };
+    // ejabberd pings after 1 s idle and only pings again once answered (else: kill after 5 s).
+    for (int i = 0; i < 200 && count({" < ", "from='localhost'", "urn:xmpp:ping"}) < 2; ++i)
+      std::this_thread::sleep_for(50ms);
+    INFO(read_file(d / "err").substr(0, 6000));
+    CHECK(count({" < ", "from='localhost'", "urn:xmpp:ping"}) >= 2);
+    CHECK(count({" > ", "type='result'", "to='localhost'"}) >= 1);
+    CHECK_FALSE(watch.poll());
+    watch.signal(SIGINT);
+    auto st = watch.wait(5s);
+    REQUIRE(st);
+    CHECK(*st == 0);
+    RunResult out;
+    out.out = read_file(d / "out");
+    auto events = out.json_lines();
+    REQUIRE(events.size() == 1);
+    CHECK(events[0]["event"] == "list");
+    CHECK(events[0]["services"].size() == 3);
+  }
   SECTION("whoami --stun puts SIC and STUN side by side") {
     auto w = run_xnet(args("whoami", "alice@localhost", {"--stun"}), kEnv);
     INFO(w.err);
