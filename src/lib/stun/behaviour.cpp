@@ -30,14 +30,16 @@ struct Dest {
 };
 
 // A filtering test: does an answer come back when the server changes its source (RFC 5780
-// §4.4)? true: answered; false: no answer in the whole budget; nullopt: the server refused
-// (420) or failed otherwise, so the test says nothing.
+// §4.4)? true: answered; false: no answer in the whole retransmission budget; nullopt: the
+// server refused (420) or failed otherwise, or the overall deadline cut the wait short, so the
+// test says nothing.
 asio::awaitable<std::optional<bool>> change_test(AsyncTransport& t, const ClientOptions& c, std::uint32_t flags) {
   AttributeFiller fill = [flags](MessageBuilder& b) { b.add_u32(attr::ChangeRequest, flags); };
   auto r = co_await co_binding(t, c, std::nullopt, fill);
   if (r) co_return true;
-  if (r.error().category == Category::Timeout) co_return false;
-  co_return std::nullopt;
+  if (r.error().category != Category::Timeout) co_return std::nullopt;
+  if (c.deadline && steady_clock().now() >= *c.deadline) co_return std::nullopt;
+  co_return false;
 }
 
 asio::awaitable<UdpBehaviour> co_discover(std::vector<ProbeTarget> targets, BehaviourOptions o, Trace& trace) {
@@ -67,12 +69,19 @@ asio::awaitable<UdpBehaviour> co_discover(std::vector<ProbeTarget> targets, Beha
   std::vector<Dest> dests;
   for (const auto& s : servers) {
     std::string label = (s.host.find(':') != std::string::npos ? "[" + s.host + "]" : s.host) + ":" + std::to_string(s.port);
-    out.servers.push_back(label);
     auto a = co_await async_resolve(s.host, s.port, left());
     if (!a) {
+      out.servers.push_back(label);
       out.failures.push_back(label + ": " + a.error().message);
       continue;
     }
+    // One server under two names (a host name and its address, two spellings of an IPv6
+    // address): asked once.
+    if (std::any_of(dests.begin(), dests.end(), [&](const Dest& d) { return d.address == a->front(); })) {
+      trace.progress(2, label + " is the same server as another listed one: asked once");
+      continue;
+    }
+    out.servers.push_back(label);
     if (!dests.empty() && a->front().family != dests.front().address.family) {
       out.failures.push_back(label + ": another address family than the first server");
       continue;
@@ -132,6 +141,7 @@ asio::awaitable<UdpBehaviour> co_discover(std::vector<ProbeTarget> targets, Beha
         other->port != d.address.port)
       alt = std::make_pair(d, *other);
   }
+  out.filtering_note = "no STUN server offered RFC 5780";
   if (!alt) co_return out;
 
   // RFC 5780 §4.3 mapping tests II and III, from the same socket.
@@ -154,6 +164,9 @@ asio::awaitable<UdpBehaviour> co_discover(std::vector<ProbeTarget> targets, Beha
   }
 
   // RFC 5780 §4.4 filtering tests, from a fresh socket that has talked only to the primary.
+  out.filtering_note = "the RFC 5780 filtering tests were not run";
+  if (!o.filtering) co_return out;
+  out.filtering_note = "the RFC 5780 filtering tests gave no verdict (refused, or cut short by the time bound)";
   auto fsock = open_socket();
   if (!fsock) co_return out;
   auto ft = shared_udp(fsock, primary.address);
@@ -163,6 +176,8 @@ asio::awaitable<UdpBehaviour> co_discover(std::vector<ProbeTarget> targets, Beha
   if (out.filter_change_ip_port_answered == false)
     out.filter_change_port_answered = co_await change_test(*ft, c, 0x02);
   if (!out.filter_change_ip_port_answered) out.filter_change_port_answered.reset();
+  // Test II answered, or II unanswered and III answered or not: a verdict (nat.cpp).
+  if (out.filter_change_ip_port_answered == true || out.filter_change_port_answered) out.filtering_note.clear();
   co_return out;
 }
 

@@ -28,6 +28,8 @@ struct BehaviourOptions {
   RetransmitPolicy policy{std::chrono::milliseconds(100), 3, 8, std::chrono::milliseconds(1500)};
   std::size_t max_servers = 4;  ///< distinct servers asked (each once), from the front of the list
   bool rfc5780 = true;          ///< run the RFC 5780 tests when a server gives OTHER-ADDRESS
+  /// Run the RFC 5780 §4.4 filtering tests too (each unanswered one costs policy.udp_budget()).
+  bool filtering = true;
   std::string software = "xnet";
   /// Absolute bound on the whole discovery.
   std::optional<std::chrono::steady_clock::time_point> deadline;
@@ -40,6 +42,8 @@ struct UdpBehaviour {
   std::optional<bool> filter_change_ip_port_answered;  ///< RFC 5780 filtering test II
   std::optional<bool> filter_change_port_answered;     ///< RFC 5780 filtering test III
   std::string rfc5780_server;       ///< the server that ran the RFC 5780 tests ("" when none)
+  /// Why the filtering behaviour is unknown, for people ("" when the tests gave a verdict).
+  std::string filtering_note;
   std::vector<std::string> servers; ///< distinct servers asked, "host:port"
   std::vector<std::string> failures;  ///< "host:port: why" for servers that gave no mapping
   std::optional<double> rtt_ms;       ///< of the first answer

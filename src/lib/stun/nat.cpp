@@ -17,6 +17,22 @@ std::string kind_of(const Address& a) {
 
 bool is_public(const Address& a) { return !is_shared_address(a) && !is_private_address(a); }
 
+// How an IPv6 address local was translated to external (both IPv6, different): RFC 6296
+// NPTv6 rewrites the prefix only (a checksum-neutral change of at most one 16-bit word
+// outside it) and never the port; anything else is a stateful NAT66.
+std::string ipv6_translation(const Address& local, const Address& external, std::optional<bool> port_kept,
+                             const char* proto) {
+  int words_changed_low = 0;  // 16-bit words of the low 64 bits that differ
+  for (int w = 4; w < 8; ++w)
+    if (local.ip[2 * w] != external.ip[2 * w] || local.ip[2 * w + 1] != external.ip[2 * w + 1]) ++words_changed_low;
+  const std::string seen = "IPv6 " + local.ip_string() + " leaves as " + external.ip_string() + " (" + proto + ")";
+  if (words_changed_low <= 1 && port_kept != false)
+    return seen + ": the prefix is rewritten and the interface identifier" +
+           (words_changed_low == 0 ? " kept" : " all but one word kept") +
+           ", which looks like NPTv6 prefix translation (RFC 6296): stateless, ports kept";
+  return seen + ": a stateful IPv6 NAT (NAT66) is in the path";
+}
+
 }  // namespace
 
 std::string to_string(NatKind k) {
@@ -120,6 +136,26 @@ NatReport classify(const NatFacts& f) {
     const Address& l = f.local_tcp && is_shared_address(*f.local_tcp) ? *f.local_tcp : *f.local_udp;
     r.notes.push_back("this device's own address " + l.ip_string() +
                       " is in 100.64.0.0/10: it sits directly on a carrier-grade NAT");
+  }
+
+  // IPv6 has no need of NAT: say what the translation is, when there is one.
+  if (f.local_tcp && f.sic && f.local_tcp->family == 6 && f.sic->family == 6 && tcp_translated == true) {
+    std::optional<bool> kept;
+    if (f.sic->port != 0) kept = f.sic->port == f.local_tcp->port;
+    r.notes.push_back(ipv6_translation(*f.local_tcp, *f.sic, kept, "TCP"));
+  }
+  if (f.local_udp && stun_ext && f.local_udp->family == 6 && udp_translated == true &&
+      !(f.local_tcp && f.sic && f.local_tcp->family == 6 && f.sic->family == 6 && tcp_translated == true &&
+        same_ip(*f.local_tcp, *f.local_udp) && same_ip(*f.sic, *stun_ext)))
+    r.notes.push_back(ipv6_translation(*f.local_udp, *stun_ext, stun_ext->port == f.local_udp->port, "UDP"));
+  // TCP (SIC) and UDP (STUN) over different families: each verdict applies to its own family.
+  if (tcp_translated && udp_translated && f.sic && stun_ext && f.sic->family != stun_ext->family &&
+      *tcp_translated != *udp_translated) {
+    const auto& [fam_on, fam_off] = *tcp_translated ? std::pair(f.sic->family, stun_ext->family)
+                                                    : std::pair(stun_ext->family, f.sic->family);
+    r.notes.push_back("IPv" + std::to_string(fam_on) + " is translated but IPv" + std::to_string(fam_off) +
+                      " leaves with this host's own address: the NAT applies to IPv" + std::to_string(fam_on) +
+                      " only");
   }
 
   // Port preservation.

@@ -117,6 +117,31 @@ TEST_CASE("NAT classification from tables of facts", "[stun][nat]") {
        NatKind::Nat, Mapping::Unknown, Filtering::Unknown, {}, {}, false, false, "", "not classified"},
       {"no facts at all", {}, NatKind::Unknown, Mapping::Unknown, Filtering::Unknown, {}, {}, false, false, "",
        "not enough facts"},
+      {"IPv6 without NAT: the servers see the host's own global address",
+       {A("2001:db8:1::10", 40000), A("2001:db8:1::10", 40000), {}, A("2001:db8:1::10", 50000),
+        {O("2001:db8:ff::1", 3478, "2001:db8:1::10", 50000), O("2001:db8:ff::2", 3478, "2001:db8:1::10", 50000)}, {},
+        {}},
+       NatKind::None, Mapping::None, Filtering::Unknown, true, true, false, false,
+       "see the same address 2001:db8:1::10", "no NAT"},
+      {"IPv6 NPTv6: only the prefix changes, ports kept",
+       {A("fd00:1:2:3:aaaa:bbbb:cccc:dddd", 40000), A("2001:db8:5:3:aaaa:bbbb:cccc:dddd", 40000), {},
+        A("fd00:1:2:3:aaaa:bbbb:cccc:dddd", 50000),
+        {O("2001:db8:ff::1", 3478, "2001:db8:5:3:aaaa:bbbb:cccc:dddd", 50000),
+         O("2001:db8:ff::2", 3478, "2001:db8:5:3:aaaa:bbbb:cccc:dddd", 50000)},
+        {}, {}},
+       NatKind::Nat, Mapping::EndpointIndependent, Filtering::Unknown, true, true, false, false,
+       "looks like NPTv6 prefix translation (RFC 6296)", "hole punching"},
+      {"IPv6 NAT66: the router's own address and new ports",
+       {A("fd00::10", 40000), A("2001:db8:5::1", 61000), {}, A("fd00::10", 50000),
+        {O("2001:db8:ff::1", 3478, "2001:db8:5::1", 31000), O("2001:db8:ff::2", 3478, "2001:db8:5::1", 42000)}, {},
+        {}},
+       NatKind::Nat, Mapping::Dependent, Filtering::Unknown, false, false, false, false,
+       "a stateful IPv6 NAT (NAT66)", "TURN relay"},
+      {"IPv6 to the XMPP server untranslated, IPv4 to STUN through a NAT",
+       {A("2001:db8:1::10", 40000), A("2001:db8:1::10", 40000), {}, A("192.168.1.10", 50000),
+        {O("192.0.2.1", 3478, "203.0.113.5", 50000), O("192.0.2.2", 3478, "203.0.113.5", 50000)}, {}, {}},
+       NatKind::Nat, Mapping::EndpointIndependent, Filtering::Unknown, true, true, false, false,
+       "IPv4 is translated but IPv6 leaves with this host's own address", "hole punching"},
   };
   for (const auto& row : rows) {
     SECTION(row.name) {
@@ -178,5 +203,32 @@ TEST_CASE("address classes", "[stun][nat]") {
     auto a = A(c.ip, 1);
     CHECK(is_shared_address(a) == c.shared);
     CHECK(is_private_address(a) == c.priv);
+  }
+}
+
+TEST_CASE("IPv6 translation notes name NPTv6 only on its evidence", "[stun][nat]") {
+  NatFacts f;
+  f.local_udp = A("fd00:1:2:3::10", 50000);
+  SECTION("the interface identifier kept but the port changed: not NPTv6 (it never touches ports)") {
+    f.stun = {O("2001:db8:ff::1", 3478, "2001:db8:5:3::10", 50001)};
+    auto r = classify(f);
+    CHECK(r.kind == NatKind::Nat);
+    CHECK(has_note(r, "NAT66"));
+    CHECK_FALSE(has_note(r, "NPTv6"));
+  }
+  SECTION("one word of the interface identifier adjusted (checksum-neutral NPTv6), port kept") {
+    f.stun = {O("2001:db8:ff::1", 3478, "2001:db8:5:3::1234:10", 50000)};
+    auto r = classify(f);
+    CHECK(has_note(r, "all but one word kept"));
+    CHECK(has_note(r, "NPTv6"));
+  }
+  SECTION("untranslated IPv6: no translation note at all") {
+    f.local_udp = A("2001:db8:5:3::10", 50000);
+    f.stun = {O("2001:db8:ff::1", 3478, "2001:db8:5:3::10", 50000)};
+    auto r = classify(f);
+    CHECK(r.kind == NatKind::None);
+    CHECK(r.mapping == Mapping::None);
+    CHECK_FALSE(has_note(r, "NPTv6"));
+    CHECK_FALSE(has_note(r, "NAT66"));
   }
 }
