@@ -67,7 +67,7 @@ complete -c xnet -n '__xnet_at '\''xnet whoami'\''' -l password-file -r -F -d 'R
 complete -c xnet -n '__xnet_at '\''xnet whoami'\''' -l password-command -x -a '(__fish_complete_command)' -d 'Run CMD and use the first line of its output as the password'
 complete -c xnet -n '__xnet_at '\''xnet whoami'\''' -l ns -x -a '0 1' -d 'Force the SIC namespace: 1 (urn:xmpp:sic:1) or 0 (urn:xmpp:sic:0)'
 complete -c xnet -n '__xnet_at '\''xnet whoami'\''' -l stun -d 'Also learn the address from the STUN servers the server announces (XEP-0215)'
-complete -c xnet -n '__xnet_at '\''xnet whoami'\''' -l no-stun -d 'Never fall back to STUN when the server lacks XEP-0279'
+complete -c xnet -n '__xnet_at '\''xnet whoami'\''' -l no-stun -d 'No STUN at all: neither the automatic NAT check nor the fallback when the server lacks XEP-0279'
 complete -c xnet -n '__xnet_at '\''xnet whoami'\''' -l service -x -d 'Ask this JID (e.g. a component) for the STUN servers instead of the account'\''s domain'
 complete -c xnet -n '__xnet_at '\''xnet stun-list'\''' -s h -l help -d 'Print this help message and exit'
 complete -c xnet -n '__xnet_at '\''xnet stun-list'\''' -l jid -x -d 'Account JID (user@domain[/resource]); a bare DOMAIN logs in anonymously'

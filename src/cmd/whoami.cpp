@@ -58,6 +58,7 @@ nlohmann::json stun_json(const stun::UdpBehaviour& v) {
             {"rfc5780_server", v.rfc5780_server.empty() ? json(nullptr) : json(v.rfc5780_server)},
             {"filter_change_ip_port_answered", opt_bool(v.filter_change_ip_port_answered)},
             {"filter_change_port_answered", opt_bool(v.filter_change_port_answered)},
+            {"filtering_note", v.filtering_note.empty() ? json(nullptr) : json(v.filtering_note)},
             {"failures", v.failures},
             {"disagreements", disagreements(v)}};
   if (!v.observations.empty()) {
@@ -150,7 +151,8 @@ void print_text(std::ostream& os, const WhoamiReport& r, const cmd::Style& s) {
     os << "\n";
     label("filtering");
     os << "  " << stun::to_string(n.filtering);
-    if (n.filtering == stun::Filtering::Unknown) os << s.dim() << "  (no STUN server offered RFC 5780)" << s.reset();
+    if (n.filtering == stun::Filtering::Unknown && !r.stun->filtering_note.empty())
+      os << s.dim() << "  (" << r.stun->filtering_note << ")" << s.reset();
     os << "\n";
   }
   label("meaning  ");
@@ -188,7 +190,11 @@ void run_whoami(const WhoamiOptions& o, Output& out) {
   if (o.ns == "0") ns = xep0279::Ns::Sic0;
   if (o.ns == "1") ns = xep0279::Ns::Sic1;
   // The SIC query (and disco#info where needed) leaves in the same flight as the binding.
-  auto plan = xmpp::plan_ip_check(ns, cfg.jid);
+  // Automatic where cheap: the STUN list request joins that flight too (not with --stun, which
+  // runs the full discovery, nor with --no-stun).
+  std::optional<std::string> list_from;
+  if (!o.stun && !o.no_stun) list_from = o.service;
+  auto plan = xmpp::plan_ip_check(ns, cfg.jid, list_from);
   xmpp::OpenOptions first;
   first.first_flight = plan.first_flight;
   auto session = unwrap(xmpp::Session::open(cfg, out, deadline, std::move(first)));
@@ -196,6 +202,17 @@ void run_whoami(const WhoamiOptions& o, Output& out) {
   const bool no_sic = !sic && sic.error().category == Category::NotSupported;
   if (!sic && !(no_sic && !o.no_stun)) throw sic.error();
   if (sic && !o.stun) {
+    if (!o.no_stun) {
+      auto started = Deadline::Clock::now();
+      auto view = xmpp::quick_external_via_stun(session, plan.stun_list_id, xmpp::kQuickStunBudget, deadline, out);
+      if (view) {
+        sic->stun = std::move(*view);
+        xmpp::fill_nat_hint(*sic);
+        sic->elapsed_ms += std::chrono::duration<double, std::milli>(Deadline::Clock::now() - started).count();
+      } else {
+        out.progress(1, "no automatic NAT check: " + view.error().message);
+      }
+    }
     for (const auto& w : sic->warnings) out.warning(w);
     out.emit(*sic);  // printed first; </stream:stream> follows without waiting for the server's
     session.close();
@@ -241,7 +258,9 @@ void register_whoami(CLI::App& app, Output& out) {
       ->type_name("0|1");
   auto* stun = sub->add_flag("--stun", opts->stun,
                              "Also learn the address from the STUN servers the server announces (XEP-0215)");
-  auto* no_stun = sub->add_flag("--no-stun", opts->no_stun, "Never fall back to STUN when the server lacks XEP-0279")
+  auto* no_stun = sub->add_flag("--no-stun", opts->no_stun,
+                                "No STUN at all: neither the automatic NAT check nor the fallback when the server "
+                                "lacks XEP-0279")
                      ->excludes(stun);
   sub->add_option("--service", opts->service,
                   "Ask this JID (e.g. a component) for the STUN servers instead of the account's domain")

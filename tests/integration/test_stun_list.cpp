@@ -12,6 +12,9 @@
 #include <csignal>
 #include <thread>
 
+#include <asio/io_context.hpp>
+#include <asio/ip/udp.hpp>
+
 using namespace xnet::test;
 
 namespace {
@@ -261,6 +264,62 @@ TEST_CASE("whoami --stun reports SIC and STUN side by side", "[integration][stun
   for (const auto& n : j["nat_notes"])
     if (n.get<std::string>().find("see the same address 127.0.0.1") != std::string::npos) compared = true;
   CHECK(compared);
+}
+
+TEST_CASE("plain whoami asks the announced STUN servers automatically, within a bound", "[integration][stun_list][whoami]") {
+  SKIP_WITHOUT_PEERS();
+  // One STUN server that answers (coturn) and, in the second Prosody, one that never does.
+  asio::io_context io;
+  asio::ip::udp::socket silent(io, asio::ip::udp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  auto make = [&](std::uint16_t stun_port) {
+    ProsodyOptions o;
+    o.modules = {"ipcheck", "external_services"};
+    o.host_config = "external_services = { { type = \"stun\", transport = \"udp\", host = \"127.0.0.1\", port = " +
+                    std::to_string(stun_port) + " } }\n";
+    auto p = std::make_unique<Prosody>(o);
+    p->add_user("alice", kPassword);
+    return p;
+  };
+  auto args = [](Prosody& p, std::vector<std::string> extra) {
+    std::vector<std::string> a{"--json", "whoami", "--jid", "alice@localhost", "--server", p.server(), "--ca-file",
+                               p.cert(), "--timeout", "15"};
+    a.insert(a.end(), extra.begin(), extra.end());
+    return a;
+  };
+  SECTION("the NAT check appears without --stun, mapping only") {
+    auto p = make(turn().port());
+    auto r = run_xnet(args(*p, {"-v"}), kEnv);
+    INFO(r.err);
+    REQUIRE(r.exit_code == 0);
+    auto j = r.json();
+    CHECK(j["via"] == "sic");
+    REQUIRE(j["stun"].is_object());
+    CHECK(j["stun"]["external_ip"] == "127.0.0.1");
+    CHECK(j["stun"]["servers"] == nlohmann::json::array({"127.0.0.1:" + std::to_string(turn().port())}));
+    CHECK(j["stun"]["filter_change_ip_port_answered"].is_null());
+    CHECK(j["mapping"] == "none");
+    CHECK(j["nat"] == "none");
+    CHECK(r.err.find("--no-stun skips this") != std::string::npos);
+
+    auto off = run_xnet(args(*p, {"--no-stun"}), kEnv);
+    INFO(off.err);
+    REQUIRE(off.exit_code == 0);
+    CHECK_FALSE(off.json().contains("stun"));
+    CHECK(off.json()["mapping"] == "unknown");
+  }
+  SECTION("a STUN server that never answers costs at most about a second, and the report stays the SIC one") {
+    auto p = make(silent.local_endpoint().port());
+    auto base = run_xnet(args(*p, {"--no-stun"}), kEnv);
+    REQUIRE(base.exit_code == 0);
+    auto r = run_xnet(args(*p, {"-v"}), kEnv);
+    INFO(r.err);
+    REQUIRE(r.exit_code == 0);
+    auto j = r.json();
+    CHECK_FALSE(j.contains("stun"));
+    CHECK(j["external_ip"] == "127.0.0.1");
+    CHECK(r.err.find("no automatic NAT check") != std::string::npos);
+    CHECK(r.elapsed_ms < base.elapsed_ms + 1500);
+  }
 }
 
 namespace {

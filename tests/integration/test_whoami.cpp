@@ -68,6 +68,7 @@ TEST_CASE("whoami over STARTTLS reports 127.0.0.1 and the connection's own port"
   CHECK(j["jid"].get<std::string>().rfind("alice@localhost/", 0) == 0);
   CHECK(j["elapsed_ms"].get<double>() > 0);
   CHECK(j["via"] == "sic");
+  CHECK_FALSE(j.contains("stun"));  // no XEP-0215 here: the automatic STUN check adds nothing
 }
 
 TEST_CASE("whoami text output", "[integration][whoami]") {

@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include <chrono>
+#include <string>
+
 #include "error.hpp"
 #include "stun/behaviour.hpp"
 #include "trace.hpp"
@@ -18,5 +21,19 @@ namespace xnet::xmpp {
 /// session.io(), the loop that also serves the stream.
 Result<stun::UdpBehaviour> external_via_stun(Session& session, Deadline deadline, Trace& trace,
                                              const std::string& service_jid = {});
+
+/// The bound on the automatic STUN check of a plain `whoami`, from the SIC answer to the end.
+inline constexpr std::chrono::milliseconds kQuickStunBudget{1000};
+
+/// The cheap, automatic form of external_via_stun() (whoami without --stun): the list is the
+/// reply to the extdisco:2 request with id list_id that left in the first flight (so no XMPP
+/// round trip is added), only its UDP STUN servers are asked, each distinct server once, and
+/// everything, the wait for that reply included, ends within budget (and deadline). The RFC 5780
+/// filtering tests, which cost a whole retransmission budget when unanswered, are left to
+/// --stun; the mapping tests run. Errors: NotSupported when list_id is empty, the request was
+/// refused or the list names no UDP STUN server; Timeout when no server answered in time.
+Result<stun::UdpBehaviour> quick_external_via_stun(Session& session, const std::string& list_id,
+                                                   std::chrono::milliseconds budget, Deadline deadline,
+                                                   Trace& trace);
 
 }  // namespace xnet::xmpp

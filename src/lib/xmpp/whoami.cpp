@@ -2,6 +2,7 @@
 #include "xmpp/whoami.hpp"
 
 #include "xep/xep0030.hpp"
+#include "xep/xep0215.hpp"
 
 namespace xnet::xmpp {
 
@@ -54,7 +55,8 @@ void fill_nat_hint(WhoamiReport& r) {
   for (const auto& n : r.nat_report.notes) r.notes.push_back(n);
 }
 
-IpCheckPlan plan_ip_check(std::optional<xep0279::Ns> force_ns, const std::string& account_jid) {
+IpCheckPlan plan_ip_check(std::optional<xep0279::Ns> force_ns, const std::string& account_jid,
+                          const std::optional<std::string>& stun_list_from) {
   IpCheckPlan p;
   p.force_ns = force_ns;
   auto sic = xep0279::build_request(force_ns.value_or(xep0279::Ns::Sic1));
@@ -71,6 +73,14 @@ IpCheckPlan plan_ip_check(std::optional<xep0279::Ns> force_ns, const std::string
     p.disco_id = Session::make_id();
     disco.set("id", p.disco_id);
     p.first_flight.push_back(std::move(disco));
+  }
+  if (stun_list_from) {
+    // Speculative: a server without XEP-0215 answers with an error, which costs nothing but bytes.
+    auto list = xep0215::build_request(xep0215::Form::Extdisco2,
+                                       stun_list_from->empty() ? jid_domain(account_jid) : *stun_list_from);
+    p.stun_list_id = Session::make_id();
+    list.set("id", p.stun_list_id);
+    p.first_flight.push_back(std::move(list));
   }
   return p;
 }

@@ -38,11 +38,16 @@ struct IpCheckPlan {
   std::optional<xep0279::Ns> force_ns;
   std::vector<xml::Element> first_flight;  ///< sic (force_ns or sic:1), plus disco#info without force_ns
   std::string sic_id, disco_id;
+  /// The XEP-0215 (extdisco:2) list request of the automatic STUN check ("" when not sent).
+  std::string stun_list_id;
 };
 
 /// Plan the first flight for account_jid: with force_ns only that SIC query; otherwise the
 /// sic:1 query and a disco#info of the domain (read only when sic:1 is refused, to decide on sic:0).
-IpCheckPlan plan_ip_check(std::optional<xep0279::Ns> force_ns, const std::string& account_jid);
+/// With stun_list_from set, an extdisco:2 list request to that JID ("" = the account's domain)
+/// joins the flight, so the STUN servers are known when SIC answers at no extra round trip.
+IpCheckPlan plan_ip_check(std::optional<xep0279::Ns> force_ns, const std::string& account_jid,
+                          const std::optional<std::string>& stun_list_from = std::nullopt);
 
 /// Collect the answers of plan on session (opened with plan.first_flight) and fall back to
 /// sic:0 when sic:1 is refused as unsupported and the server may speak it. Errors as for

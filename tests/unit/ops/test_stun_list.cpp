@@ -243,3 +243,57 @@ TEST_CASE("watch: pushes are acknowledged, applied and filtered", "[ops][stun_li
     CHECK_FALSE(w.on_stanza(msg, kNow));
   }
 }
+
+TEST_CASE("watch --probe: a push probes the servers it names, the others keep their result", "[ops][stun_list]") {
+  FakeServer server;
+  server.replies["example.org|" + kInfoNs + "|query"] =
+      result_with("<query xmlns='" + kInfoNs + "'><feature var='urn:xmpp:extdisco:2'/></query>");
+  server.replies["example.org|urn:xmpp:extdisco:2|services"] = fixture("extdisco2_services.xml");
+  FakeProber prober;
+  StunListQuery q;
+  q.watch = true;
+  q.probe = true;
+  q.request_credentials = false;
+  auto r = stun_list(std::ref(server), "alice@example.org/cli", kNow, q, std::ref(prober), null_trace());
+  REQUIRE(r);
+  REQUIRE(r->probe_targets.size() == 3);  // stun.example.org, turn.example.org udp, turns 5349
+  StunListWatch w(*r, q);
+  CHECK(w.probing());
+  auto step = w.on_stanza(fixture("extdisco2_push.xml"), kNow);
+  REQUIRE(step);
+  REQUIRE(step->event);
+  auto& event = *step->event;
+  auto need = w.plan_push_probes(event);
+  std::vector<std::string> hosts;
+  for (const auto& t : need.targets) hosts.push_back(t.host + ":" + std::to_string(t.port) + "/" + t.transport);
+  std::sort(hosts.begin(), hosts.end());
+  // added (turn2, turn3) and modified (turn.example.org over UDP, new credentials); not the
+  // untouched STUN server nor turns on 5349
+  CHECK(hosts == std::vector<std::string>{"turn.example.org:3478/udp", "turn2.example.org:3478/udp",
+                                          "turn3.example.org:3478/udp"});
+  std::vector<stun::ProbeResult> results(need.targets.size());
+  for (auto& p : results) p.error = Error(Category::Timeout, "no answer");
+  w.complete_push_probes(event, need, results);
+  CHECK(event.probed);
+  CHECK(event.summary.probed == static_cast<int>(event.probe_targets.size()));
+  CHECK(event.summary.failed == 3);
+  CHECK(event.summary.ok == static_cast<int>(event.probe_targets.size()) - 3);
+  REQUIRE(event.failure);
+  CHECK(event.failure->category == Category::CheckFailed);
+  for (const auto& row : event.rows) {
+    INFO(row.found.service.host << ":" << row.found.service.port);
+    REQUIRE(row.probe);
+    const auto& p = event.probes.at(*row.probe);
+    if (row.found.service.host == "stun.example.org") CHECK(p.ok());
+  }
+  SECTION("the next push reuses what this one probed") {
+    auto again = w.on_stanza(fixture("extdisco2_push.xml"), kNow);
+    REQUIRE(again);
+    REQUIRE(again->event);
+    auto need2 = w.plan_push_probes(*again->event);
+    CHECK(need2.targets.size() == 3);  // the same push names the same servers again
+    auto& e2 = *again->event;
+    for (std::size_t i = 0; i < e2.probe_targets.size(); ++i)
+      if (e2.probe_targets[i].host == "stun.example.org") CHECK(e2.probes[i].ok());
+  }
+}
