@@ -332,6 +332,69 @@ std::vector<std::string> serve_args(ServeFixture& s, std::vector<std::string> ex
 }
 }  // namespace
 
+TEST_CASE("stun-list --watch --probe probes the servers a push adds", "[integration][stun_list][serve]") {
+  XNET_SKIP_IF(Coturn::unavailable());
+  // One TURN entry at coturn (Binding only: --no-allocate), then a push adds one at a UDP port
+  // that never answers.
+  asio::io_context io;
+  asio::ip::udp::socket silent(io, asio::ip::udp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  auto entry = [](std::uint16_t port) {
+    return "\n[[external_services]]\ntype = \"turn\"\nhost = \"127.0.0.1\"\nport = " + std::to_string(port) +
+           "\ntransport = \"udp\"\n";
+  };
+  const std::string first = entry(turn().port());
+  ServeFixture s({{{"alice", kPassword}}, first, {}, false, false});
+  TempDir d("xnet-watch-probe");
+  Process::Options po;
+  po.stdout_file = d / "out";
+  po.stderr_file = d / "err";
+  po.env = {{"XNET_PASSWORD", kPassword}, {"XDG_CONFIG_HOME", (d / "cfg").string()}};
+  auto args = serve_args(s, {"--watch", "--type", "turn", "--probe", "--no-allocate", "--stun-rto", "50",
+                             "--stun-tries", "2"});
+  args.insert(args.begin(), xnet_binary());
+  Process watch(args, po);
+  auto lines = [&] {
+    auto text = read_file(d / "out");
+    return static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n'));
+  };
+  auto wait_lines = [&](std::size_t n) {
+    for (int i = 0; i < 500 && lines() < n; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    return lines() >= n;
+  };
+  REQUIRE(wait_lines(1));
+  s.write_config(first + entry(silent.local_endpoint().port()));
+  s.reload();
+  INFO(read_file(d / "err") << s.log());
+  REQUIRE(wait_lines(2));
+  watch.signal(SIGINT);
+  auto status = watch.wait(std::chrono::seconds(5));
+  REQUIRE(status);
+  CHECK(*status == 0);
+  RunResult out;
+  out.out = read_file(d / "out");
+  auto events = out.json_lines();
+  REQUIRE(events.size() == 2);
+  CHECK(events[0]["event"] == "list");
+  REQUIRE(events[0]["services"].size() == 1);
+  CHECK(events[0]["services"][0]["probe"]["ok"] == true);
+  CHECK(events[0]["probe_summary"]["ok"] == 1);
+  CHECK(events[1]["event"] == "push");
+  REQUIRE(events[1]["services"].size() == 2);
+  for (const auto& svc : events[1]["services"]) {
+    INFO(svc.dump());
+    REQUIRE(svc["probe"].is_object());
+    if (svc["port"] == turn().port()) {
+      CHECK(svc["probe"]["ok"] == true);  // kept from the list event or probed again: coturn answers
+    } else {
+      CHECK(svc["probe"]["ok"] == false);
+      CHECK(svc["probe"]["reachable"] == false);
+    }
+  }
+  CHECK(events[1]["probe_summary"]["probed"] == 2);
+  CHECK(events[1]["probe_summary"]["failed"] == 1);
+  CHECK(read_file(d / "err").find("probing 1 pushed server(s)") == std::string::npos);  // -v not given
+}
+
 TEST_CASE("stun-list reads the 2007 <stun/> form and google:jingleinfo from xnet serve", "[integration][stun_list][serve]") {
   ServeFixture s({{{"alice", kPassword}}, kTestExternalServices, {}, false, false});
   auto v01 = run_xnet(serve_args(s, {"--ns", "xep0215-0.1"}), kEnv);
