@@ -106,10 +106,8 @@ void Hub::connection_closed(const std::string& ip) {
 Result<std::string> Hub::bind(C2sSession& s, const std::string& user, const std::string& resource) {
   std::string bare = normalize_jid(user + "@" + opts_.domain);
   if (bare.empty()) return fail(Category::Input, "not-allowed", "invalid user name");
-  int count = 0;
-  for (const auto& [jid, sess] : sessions_)
-    if (bare_jid(jid) == bare) ++count;
-  if (count >= opts_.limits.max_sessions_per_account)
+  auto counted = per_account_.find(bare);
+  if (counted != per_account_.end() && counted->second >= opts_.limits.max_sessions_per_account)
     return fail(Category::Auth, "resource-constraint", "too many sessions for this account");
   std::string res = resource;
   if (!res.empty()) {
@@ -121,6 +119,7 @@ Result<std::string> Hub::bind(C2sSession& s, const std::string& user, const std:
   if (res.empty() || sessions_.count(bare + "/" + res)) res = (res.empty() ? "xnet" : res) + "-" + crypto::random_token(8);
   std::string full = bare + "/" + res;
   sessions_[full] = &s;
+  ++per_account_[bare];
   return full;
 }
 
@@ -129,6 +128,7 @@ void Hub::unbind(C2sSession& s) {
   auto it = sessions_.find(s.jid());
   if (it == sessions_.end() || it->second != &s) return;
   sessions_.erase(it);
+  if (auto n = per_account_.find(bare_jid(s.jid())); n != per_account_.end() && --n->second <= 0) per_account_.erase(n);
   log_.event("unbind", {{"session", s.id()}, {"jid", s.jid()}});
   iq_.session_ended(s.jid());
 }

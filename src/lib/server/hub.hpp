@@ -15,6 +15,7 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -150,6 +151,7 @@ class Hub {
   Trace& trace_;
   asio::io_context* io_ = nullptr;
   std::map<std::string, C2sSession*> sessions_;  ///< normalised full JID → session
+  std::unordered_map<std::string, int> per_account_;  ///< bare JID → bound sessions (O(1) limit check)
   std::set<C2sSession*> all_;
   std::map<std::string, int> per_ip_;
   std::vector<std::unique_ptr<Slot>> services_;
