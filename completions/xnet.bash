@@ -3,7 +3,7 @@
 
 declare -gA _xnet_subcommands _xnet_options _xnet_value_kind _xnet_choices _xnet_dynamic
 _xnet_subcommands=(
-  ['xnet']='whoami stun-list pass lan serve'
+  ['xnet']='whoami stun-list pass lan serve logout'
   ['xnet whoami']=''
   ['xnet stun-list']=''
   ['xnet pass']='listen close'
@@ -18,14 +18,15 @@ _xnet_subcommands=(
   ['xnet serve user add']=''
   ['xnet serve user del']=''
   ['xnet serve user list']=''
+  ['xnet logout']=''
 )
 _xnet_options=(
   ['xnet']='-h --help -V --version --json -q --quiet -v --verbose --debug --config --account --no-color'
-  ['xnet whoami']='-h --help --jid --server --direct-tls -4 --ipv4 -6 --ipv6 --ca-file --insecure --timeout --resource --password-file --password-command --ns --stun --no-stun --service -V --version --json -q --quiet -v --verbose --debug --config --account --no-color'
-  ['xnet stun-list']='-h --help --jid --server --direct-tls -4 --ipv4 -6 --ipv6 --ca-file --insecure --timeout --resource --password-file --password-command --service --ns --all --type --transport --no-credentials --show-secrets --watch --probe --no-allocate --stun-rto --stun-tries --probe-timeout -V --version --json -q --quiet -v --verbose --debug --config --account --no-color'
+  ['xnet whoami']='-h --help --jid --server --direct-tls -4 --ipv4 -6 --ipv6 --ca-file --insecure --timeout --resource --password-file --password-command --no-fast --ns --stun --no-stun --service -V --version --json -q --quiet -v --verbose --debug --config --account --no-color'
+  ['xnet stun-list']='-h --help --jid --server --direct-tls -4 --ipv4 -6 --ipv6 --ca-file --insecure --timeout --resource --password-file --password-command --no-fast --service --ns --all --type --transport --no-credentials --show-secrets --watch --probe --no-allocate --stun-rto --stun-tries --probe-timeout -V --version --json -q --quiet -v --verbose --debug --config --account --no-color'
   ['xnet pass']='-h --help -V --version --json -q --quiet -v --verbose --debug --config --account --no-color'
-  ['xnet pass listen']='-h --help --jid --server --direct-tls -4 --ipv4 -6 --ipv6 --ca-file --insecure --timeout --resource --password-file --password-command --service --expire --oneshot --forward --exec --allow --port-file --keepalive --no-reconnect -V --version --json -q --quiet -v --verbose --debug --config --account --no-color'
-  ['xnet pass close']='-h --help --jid --server --direct-tls -4 --ipv4 -6 --ipv6 --ca-file --insecure --timeout --resource --password-file --password-command --service -V --version --json -q --quiet -v --verbose --debug --config --account --no-color'
+  ['xnet pass listen']='-h --help --jid --server --direct-tls -4 --ipv4 -6 --ipv6 --ca-file --insecure --timeout --resource --password-file --password-command --no-fast --service --expire --oneshot --forward --exec --allow --port-file --keepalive --no-reconnect -V --version --json -q --quiet -v --verbose --debug --config --account --no-color'
+  ['xnet pass close']='-h --help --jid --server --direct-tls -4 --ipv4 -6 --ipv6 --ca-file --insecure --timeout --resource --password-file --password-command --no-fast --service -V --version --json -q --quiet -v --verbose --debug --config --account --no-color'
   ['xnet lan']='-h --help -V --version --json -q --quiet -v --verbose --debug --config --account --no-color'
   ['xnet lan announce']='-h --help --name --port --status --msg --nick --first --last --email --jid --no-port-p2pj --publish-timeout --max-connections --max-stanza -V --version --json -q --quiet -v --verbose --debug --config --account --no-color'
   ['xnet lan browse']='-h --help --timeout --watch --exclude-own --wait-for --self -V --version --json -q --quiet -v --verbose --debug --config --account --no-color'
@@ -35,6 +36,7 @@ _xnet_options=(
   ['xnet serve user add']='-h --help --password-file --password-command --server-config --state-dir --accounts --domain --pass-range --pass-public-ip --pass-bind --pass-ports-per-account --pass-relays-per-account --pass-relays --pass-accept-window --pass-bandwidth --pass-relays-per-source --pass-pending-per-source --pass-grace --pass-owner-ping --pass-anonymous --pass-max-expire --listen --port --tls-port --no-direct-tls --proxy-protocol --port-file --cert --key --anonymous --no-anonymous --allow-plaintext --max-stanza-bytes --idle-timeout --auth-timeout --max-connections-per-ip --stun --turn --turn-secret-file --component --router --component-secret-file -V --version --json -q --quiet -v --verbose --debug --config --account --no-color'
   ['xnet serve user del']='-h --help --server-config --state-dir --accounts --domain --pass-range --pass-public-ip --pass-bind --pass-ports-per-account --pass-relays-per-account --pass-relays --pass-accept-window --pass-bandwidth --pass-relays-per-source --pass-pending-per-source --pass-grace --pass-owner-ping --pass-anonymous --pass-max-expire --listen --port --tls-port --no-direct-tls --proxy-protocol --port-file --cert --key --anonymous --no-anonymous --allow-plaintext --max-stanza-bytes --idle-timeout --auth-timeout --max-connections-per-ip --stun --turn --turn-secret-file --component --router --component-secret-file -V --version --json -q --quiet -v --verbose --debug --config --account --no-color'
   ['xnet serve user list']='-h --help --server-config --state-dir --accounts --domain --pass-range --pass-public-ip --pass-bind --pass-ports-per-account --pass-relays-per-account --pass-relays --pass-accept-window --pass-bandwidth --pass-relays-per-source --pass-pending-per-source --pass-grace --pass-owner-ping --pass-anonymous --pass-max-expire --listen --port --tls-port --no-direct-tls --proxy-protocol --port-file --cert --key --anonymous --no-anonymous --allow-plaintext --max-stanza-bytes --idle-timeout --auth-timeout --max-connections-per-ip --stun --turn --turn-secret-file --component --router --component-secret-file -V --version --json -q --quiet -v --verbose --debug --config --account --no-color'
+  ['xnet logout']='-h --help --jid --server --direct-tls --all -V --version --json -q --quiet -v --verbose --debug --config --account --no-color'
 )
 _xnet_value_kind=(
   ['xnet --debug']='dynamic'
@@ -138,6 +140,8 @@ _xnet_value_kind=(
   ['xnet serve --component-secret-file']='file'
   ['xnet serve user add --password-file']='file'
   ['xnet serve user add --password-command']='command'
+  ['xnet logout --jid']='none'
+  ['xnet logout --server']='none'
 )
 _xnet_choices=(
   ['xnet whoami --ns']='0 1'

@@ -13,6 +13,7 @@ void register_stun_list(CLI::App& app, Output& out);
 void register_pass(CLI::App& app, Output& out);
 void register_lan(CLI::App& app, Output& out);
 void register_serve(CLI::App& app, Output& out);
+void register_logout(CLI::App& app, Output& out);
 void register_dump_cli(CLI::App& root);
 
 }  // namespace xnet::cmd

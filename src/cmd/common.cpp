@@ -210,6 +210,9 @@ void add_connection_options(CLI::App& sub, ConnectionOptions& o) {
                  "Run CMD and use the first line of its output as the password")
       ->group(grp)
       ->type_name("CMD");
+  sub.add_flag("--no-fast", o.no_fast,
+               "Do not log in with a stored FAST token (XEP-0484), nor ask for or store one")
+      ->group(grp);
 }
 
 void apply_account_defaults(ConnectionOptions& o, Output& out) {
@@ -270,6 +273,7 @@ Result<xmpp::ConnectConfig> resolve_connection(const ConnectionOptions& o, Outpu
   c.resource = !o.resource.empty() ? o.resource : (acct && acct->resource ? *acct->resource : "");
   if (c.insecure) out.warning("--insecure: the server certificate is not verified");
 
+  c.fast = !o.no_fast;
   if (anonymous) {
     out.progress(2, "no user part in the JID: anonymous login");
     return c;
@@ -280,11 +284,22 @@ Result<xmpp::ConnectConfig> resolve_connection(const ConnectionOptions& o, Outpu
   if (const char* env = std::getenv("XNET_PASSWORD")) src.env = std::string(env);
   if (acct && acct->password_file) src.config_file = *acct->password_file;
   if (acct && acct->password_command) src.config_command = *acct->password_command;
-  auto pw = password::resolve(src, password::system_terminal(), "Password for " + c.jid + ": ");
+  auto get_password = [src, prompt = "Password for " + c.jid + ": ", &out]() -> Result<std::string> {
+    auto pw = password::resolve(src, password::system_terminal(), prompt);
+    if (!pw) return fail(pw.error());
+    for (const auto& w : pw->warnings) out.warning(w);
+    out.progress(2, "password from " + pw->source);
+    return std::move(pw->password);
+  };
+  if (xmpp::has_fast_token(c)) {
+    // XEP-0484: the stored token logs in; the password is read only if the server refuses it.
+    out.progress(2, "a FAST token is stored for " + xmpp::bare_jid(c.jid) + ": the password is read only if needed");
+    c.password_provider = get_password;
+    return c;
+  }
+  auto pw = get_password();
   if (!pw) return fail(pw.error());
-  for (const auto& w : pw->warnings) out.warning(w);
-  out.progress(2, "password from " + pw->source);
-  c.password = std::move(pw->password);
+  c.password = std::move(*pw);
   return c;
 }
 

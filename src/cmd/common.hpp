@@ -143,10 +143,11 @@ struct ConnectionOptions {
   std::string resource;
   std::string password_file;
   std::string password_command;
+  bool no_fast = false;  ///< --no-fast: no XEP-0484 token used, requested or stored
 };
 
 /// Declare --jid, --server, --direct-tls, -4/-6, --ca-file, --insecure, --timeout, --resource,
-/// --password-file, --password-command on sub.
+/// --password-file, --password-command, --no-fast on sub.
 void add_connection_options(CLI::App& sub, ConnectionOptions& o);
 
 /// Fill what the command line left unset from the selected config-file account (timeout).
@@ -154,6 +155,8 @@ void add_connection_options(CLI::App& sub, ConnectionOptions& o);
 void apply_account_defaults(ConnectionOptions& o, Output& out);
 
 /// Merge command line, config file account and password sources into a session config.
+/// With a stored FAST token the password is not read now: config.password_provider reads it
+/// if the server refuses the token.
 /// Errors: Usage (no JID / no password without a TTY), Config (bad file / unknown account).
 Result<xmpp::ConnectConfig> resolve_connection(const ConnectionOptions& o, Output& out);
 

@@ -61,6 +61,7 @@ int main(int argc, char** argv) {
   cmd::register_pass(app, out);
   cmd::register_lan(app, out);
   cmd::register_serve(app, out);
+  cmd::register_logout(app, out);
   cmd::register_dump_cli(app);
   cmd::add_global_options_footer(app);
 

@@ -9,7 +9,10 @@
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <algorithm>
 #include <filesystem>
+#include <tuple>
+#include <vector>
 
 #include "util/crypto.hpp"
 
@@ -142,43 +145,98 @@ Result<void> TokenStore::ensure_dir() const {
   return {};
 }
 
-std::optional<FastToken> TokenStore::load(std::string_view account, std::string_view server,
-                                          std::chrono::system_clock::time_point now) const {
-  if (dir_.empty()) return std::nullopt;
-  auto text = read_small(path_of(account, server));
+namespace {
+constexpr std::string_view kFormat = "xnet-fast-token 1";
+
+bool has_break(std::string_view s) { return s.find_first_of("\r\n") != std::string_view::npos; }
+}  // namespace
+
+std::optional<StoredToken> TokenStore::parse(const std::string& path, std::chrono::system_clock::time_point now) {
+  auto text = read_small(path);
   if (!text) return std::nullopt;
-  // Three lines: mechanism, token, expiry.
-  FastToken t;
-  std::size_t a = text->find('\n');
-  std::size_t b = a == std::string::npos ? a : text->find('\n', a + 1);
-  if (b == std::string::npos) return std::nullopt;
-  t.mechanism = text->substr(0, a);
-  t.token = text->substr(a + 1, b - a - 1);
-  t.expiry = text->substr(b + 1);
-  if (!t.expiry.empty() && t.expiry.back() == '\n') t.expiry.pop_back();
-  if (t.mechanism.empty() || t.token.empty()) return std::nullopt;
-  if (!t.expiry.empty()) {
-    auto when = parse_xep0082(t.expiry);
-    if (!when || *when <= now) return std::nullopt;
+  std::vector<std::string> lines;
+  std::size_t pos = 0;
+  while (pos < text->size() && lines.size() < 7) {
+    auto nl = text->find('\n', pos);
+    if (nl == std::string::npos) nl = text->size();
+    lines.push_back(text->substr(pos, nl - pos));
+    pos = nl + 1;
+  }
+  if (lines.size() != 6 || lines[0] != kFormat) return std::nullopt;
+  StoredToken t;
+  t.account = lines[1];
+  t.server = lines[2];
+  t.token = FastToken{lines[3], lines[4], lines[5]};
+  t.path = path;
+  if (t.account.empty() || t.server.empty() || t.token.mechanism.empty() || t.token.token.empty()) return std::nullopt;
+  if (!t.token.expiry.empty()) {
+    auto when = parse_xep0082(t.token.expiry);
+    t.expired = !when || *when <= now;
   }
   return t;
 }
 
-Result<void> TokenStore::save(std::string_view account, std::string_view server, const FastToken& token) {
-  if (token.token.empty()) return forget(account, server);
-  if (token.token.find('\n') != std::string::npos || token.mechanism.find('\n') != std::string::npos ||
-      token.expiry.find('\n') != std::string::npos)
-    return fail(Category::Protocol, "the server's FAST token contains a line break");
-  if (auto r = ensure_dir(); !r) return r;
-  return write_atomic(path_of(account, server), token.mechanism + "\n" + token.token + "\n" + token.expiry + "\n");
+std::optional<FastToken> TokenStore::load(std::string_view account, std::string_view server,
+                                          std::chrono::system_clock::time_point now) const {
+  if (dir_.empty()) return std::nullopt;
+  auto t = parse(path_of(account, server), now);
+  if (!t || t->expired || t->account != account || t->server != server) return std::nullopt;
+  return t->token;
 }
 
-Result<void> TokenStore::forget(std::string_view account, std::string_view server) {
-  if (dir_.empty()) return {};
+Result<void> TokenStore::save(std::string_view account, std::string_view server, const FastToken& token) {
+  if (token.token.empty()) {
+    auto r = forget(account, server);
+    if (!r) return fail(r.error());
+    return {};
+  }
+  if (has_break(token.token) || has_break(token.mechanism) || has_break(token.expiry))
+    return fail(Category::Protocol, "the server's FAST token contains a line break");
+  if (has_break(account) || has_break(server) || account.empty() || server.empty())
+    return fail(Category::Usage, "cannot store a FAST token for an empty or multi-line account or server");
+  if (auto r = ensure_dir(); !r) return r;
+  std::string data = std::string(kFormat) + "\n" + std::string(account) + "\n" + std::string(server) + "\n" +
+                     token.mechanism + "\n" + token.token + "\n" + token.expiry + "\n";
+  return write_atomic(path_of(account, server), data);
+}
+
+Result<bool> TokenStore::forget(std::string_view account, std::string_view server) {
+  if (dir_.empty()) return false;
   auto p = path_of(account, server);
-  if (::unlink(p.c_str()) != 0 && errno != ENOENT)
+  if (::unlink(p.c_str()) != 0) {
+    if (errno == ENOENT) return false;
     return fail(Category::Io, "cannot remove " + p + ": " + std::strerror(errno));
-  return {};
+  }
+  return true;
+}
+
+std::vector<StoredToken> TokenStore::list(std::chrono::system_clock::time_point now) const {
+  std::vector<StoredToken> out;
+  if (dir_.empty()) return out;
+  std::error_code ec;
+  std::filesystem::directory_iterator it(dir_, ec), end;
+  if (ec) return out;
+  for (; it != end; it.increment(ec)) {
+    if (ec) break;
+    auto name = it->path().filename().string();
+    if (!name.starts_with("fast-") || name.find('.') != std::string::npos) continue;
+    if (auto t = parse(it->path().string(), now)) out.push_back(std::move(*t));
+  }
+  std::sort(out.begin(), out.end(), [](const StoredToken& a, const StoredToken& b) {
+    return std::tie(a.account, a.server) < std::tie(b.account, b.server);
+  });
+  return out;
+}
+
+Result<std::vector<StoredToken>> TokenStore::forget_account(std::string_view account) {
+  std::vector<StoredToken> removed;
+  for (auto& t : list()) {
+    if (t.account != account) continue;
+    if (::unlink(t.path.c_str()) != 0 && errno != ENOENT)
+      return fail(Category::Io, "cannot remove " + t.path + ": " + std::strerror(errno));
+    removed.push_back(std::move(t));
+  }
+  return removed;
 }
 
 Result<std::size_t> TokenStore::forget_all() {
@@ -191,7 +249,8 @@ Result<std::size_t> TokenStore::forget_all() {
     if (ec) break;
     auto name = it->path().filename().string();
     if (!name.starts_with("fast-")) continue;
-    if (std::filesystem::remove(it->path(), ec)) ++n;
+    // Leftover temporary files go too, but only tokens are counted.
+    if (std::filesystem::remove(it->path(), ec) && name.find('.') == std::string::npos) ++n;
   }
   if (ec) return fail(Category::Io, "cannot clean " + dir_ + ": " + ec.message());
   return n;

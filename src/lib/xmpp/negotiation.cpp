@@ -193,6 +193,8 @@ struct ClientNegotiator::Impl final : xml::StreamHandler {
   bool fast_in_use = false;
   bool fast_pipelined = false;
   bool awaiting_features_for_fallback = false;
+  bool awaiting_password = false;
+  bool early_sent = false;  // held stanzas went out behind the final SASL2 message
   std::string fast_requested;
 
   std::string bind_id, session_id;
@@ -297,7 +299,7 @@ struct ClientNegotiator::Impl final : xml::StreamHandler {
 
   void retry(std::string message) {
     if (state == NegotiationState::Done) return;
-    trace.progress(2, "XMPP: " + message + "; retrying without pipelining");
+    trace.progress(2, "XMPP: " + message + "; reconnecting");
     Event e;
     e.kind = Event::Kind::Retry;
     e.error = Error(Category::Protocol, std::move(message));
@@ -468,8 +470,10 @@ struct ClientNegotiator::Impl final : xml::StreamHandler {
     if (!authenticated) {
       if (fast_pipelined && mech) {
         // The FAST authenticate already went out with the header.
-        if (!features.child("authentication", kSasl2Ns))
+        if (!features.child("authentication", kSasl2Ns)) {
+          forget_token();
           retry("the server no longer offers SASL2; log in again without the FAST token");
+        }
         return;
       }
       if (awaiting_features_for_fallback || !mech) {
@@ -577,11 +581,18 @@ struct ClientNegotiator::Impl final : xml::StreamHandler {
       bool token = config.fast_token && !anonymous && tls && sasl::is_supported_ht(config.fast_token->mechanism) &&
                    offers_fast(*s2, config.fast_token->mechanism);
       if (!token && config.fast_token) forget_token();
-      if (!token && !anonymous && config.password.empty()) {
-        fail(Category::Auth, "no password and no usable FAST token");
+      if (!token && config.fast_invalidate) {
+        fail(Category::Auth, "no usable FAST token to invalidate");
         return;
       }
+      if (!token && !anonymous && config.password.empty()) return need_password();
       return sasl2_start(s2, token);
+    }
+    // A token from a SASL2 server is useless where SASL2 is gone (XEP-0484 §5: discard it).
+    if (config.fast_token && !s2) forget_token();
+    if (config.fast_invalidate) {
+      fail(Category::NotSupported, "the server does not offer SASL2, so it has no FAST token to invalidate");
+      return;
     }
     if (!s1) {
       fail(Category::NotSupported, "the server offers no SASL authentication");
@@ -596,6 +607,7 @@ struct ClientNegotiator::Impl final : xml::StreamHandler {
     }
     auto m = choose(offered);
     if (m.empty()) return;
+    if (m != "ANONYMOUS" && config.password.empty()) return need_password();
     mech = sasl::make(m, credentials(offered));
     mech_name = m;
     trace.progress(2, "XMPP: authenticating with " + m);
@@ -749,18 +761,49 @@ struct ClientNegotiator::Impl final : xml::StreamHandler {
     if (!config.user_agent_id.empty()) ua.set("id", config.user_agent_id);
     ua.add("software", std::string(kSasl2Ns)).set_text("xnet");
     // Bind2 when offered inline (or assumed, for a FAST login sent ahead of the features).
-    if (!inl ? use_token : inl->child("bind", kBind2Ns) != nullptr) {
+    // Bind2 has the server choose the resource: a requested one needs RFC 6120 bind.
+    bind2_requested = false;
+    if ((!inl ? use_token : inl->child("bind", kBind2Ns) != nullptr) && config.resource.empty()) {
       auto& b = a.add("bind", std::string(kBind2Ns));
       if (!config.bind2_tag.empty()) b.add("tag", std::string(kBind2Ns)).set_text(config.bind2_tag);
       bind2_requested = true;
     }
-    if (use_token) a.add("fast", std::string(kFastNs));
-    if (config.request_fast_token && !anonymous && !use_token) {
+    if (use_token) {
+      auto& f = a.add("fast", std::string(kFastNs));
+      if (config.fast_invalidate) f.set("invalidate", "true");
+    }
+    if (config.request_fast_token && !anonymous && !use_token && !config.fast_invalidate) {
       fast_requested = fast_request_mechanism(fast);
       if (!fast_requested.empty()) a.add("request-token", std::string(kFastNs)).set("mechanism", fast_requested);
     }
     state = NegotiationState::Authenticating;
     write(a);
+    pipeline_behind_sasl2();
+  }
+
+  void need_password() {
+    awaiting_password = true;
+    push(make_event(Event::Kind::NeedPassword));
+  }
+
+  void provide_password(std::string pw) {
+    if (!awaiting_password || state == NegotiationState::Done) return;
+    awaiting_password = false;
+    config.password = std::move(pw);
+    if (config.password.empty()) {
+      fail(Category::Auth, "no password");
+      return;
+    }
+    authenticate();
+  }
+
+  // XEP-0388 needs no restart after success: once the client's last SASL message is out, the
+  // stanzas held for the session follow it in the same flight (the server reads them after
+  // its <success/>, when Bind2 has already bound the resource).
+  void pipeline_behind_sasl2() {
+    if (!sasl2 || !bind2_requested || !mech || !mech->client_done() || held_out.empty()) return;
+    flush_held_out();
+    early_sent = true;
   }
 
   void forget_token() {
@@ -790,6 +833,7 @@ struct ClientNegotiator::Impl final : xml::StreamHandler {
       xml::Element resp("response", std::string(kSasl2Ns));
       if (!r->empty()) resp.set_text(crypto::base64(*r));
       write(resp);
+      pipeline_behind_sasl2();
       return;
     }
     if (el.name == "success") {
@@ -825,18 +869,21 @@ struct ClientNegotiator::Impl final : xml::StreamHandler {
       std::string cond = condition_of(el, kSaslNs);
       if (cond.empty()) cond = condition_of(el, "");
       if (cond.empty()) cond = "not-authorized";
-      if (fast_in_use) {
-        // XEP-0484 §5: discard the token and fall back to the password, on the same stream.
+      if (fast_in_use && !config.fast_invalidate) {
+        // XEP-0484 §5: discard the token and fall back to the password, on the same stream
+        // unless stanzas already followed the token (then on a new connection).
         trace.progress(2, "XMPP: FAST token refused (" + cond + "), using the password");
         forget_token();
         mech.reset();
         fast_in_use = false;
+        if (early_sent) return retry("the server refused the FAST token");
         const auto* auth = features.child("authentication", kSasl2Ns);
-        if (auth && !config.password.empty()) return sasl2_start(auth, false);
         if (!auth) {
           awaiting_features_for_fallback = true;
           return;
         }
+        if (config.password.empty()) return need_password();
+        return sasl2_start(auth, false);
       }
       std::string text = text_of(el, config.limits.max_error_text);
       std::string msg = "authentication failed: " + cond;
@@ -1033,8 +1080,14 @@ struct ClientNegotiator::Impl final : xml::StreamHandler {
     if (state == NegotiationState::Done || close_sent) return;
     xml::Element e = stanza;
     inherit_ns(e, kClientNs);
-    if (state == NegotiationState::Bound || state == NegotiationState::Binding) write(e);
-    else held_out.push_back(std::move(e));
+    if (state == NegotiationState::Bound || state == NegotiationState::Binding) {
+      write(e);
+    } else if (state == NegotiationState::Authenticating && sasl2 && bind2_requested && mech && mech->client_done()) {
+      write(e);  // behind the final SASL2 message, like the held ones (pipeline_behind_sasl2)
+      early_sent = true;
+    } else {
+      held_out.push_back(std::move(e));
+    }
   }
 
   void close() {
@@ -1078,6 +1131,8 @@ const std::string& ClientNegotiator::bound_jid() const { return impl_->jid; }
 const xml::Element& ClientNegotiator::features() const { return impl_->features; }
 const std::string& ClientNegotiator::mechanism() const { return impl_->mech_name; }
 bool ClientNegotiator::used_sasl2() const { return impl_->sasl2; }
+bool ClientNegotiator::used_fast() const { return impl_->authenticated && impl_->fast_in_use; }
+void ClientNegotiator::provide_password(std::string password) { impl_->provide_password(std::move(password)); }
 std::string ClientNegotiator::next_id() { return impl_->next_id(); }
 
 }  // namespace xnet::xmpp

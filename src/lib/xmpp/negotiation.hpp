@@ -51,7 +51,8 @@ struct FastToken {
   std::string expiry;     ///< XEP-0082 date-time as sent by the server ("" = unknown)
 };
 
-/// What the codec needs to log in. TLS is always required unless require_tls is false (tests
+/// What the codec needs to log in. An empty password (with a non-anonymous JID) is asked for
+/// with Event::Kind::NeedPassword only when it is needed (no usable FAST token). TLS is always required unless require_tls is false (tests
 /// against plaintext loopback servers only), and PLAIN is never used without TLS.
 struct NegotiatorConfig {
   /// The account: "user@domain" (a "/resource" suffix is ignored; use resource). A JID
@@ -59,7 +60,8 @@ struct NegotiatorConfig {
   std::string jid;
   /// The password (unused for ANONYMOUS). Never traced; redacted wherever it might appear.
   std::string password;
-  /// The resource to ask for in bind ("" = let the server choose, RFC 6120 §7.6).
+  /// The resource to ask for in bind ("" = let the server choose, RFC 6120 §7.6). Bind2 lets
+  /// the server choose, so a resource set here means RFC 6120 bind after SASL2 success.
   std::string resource;
   /// XEP-0368: the transport speaks TLS from the first byte; start() queues nothing and the
   /// stream header goes out from tls_established().
@@ -88,6 +90,9 @@ struct NegotiatorConfig {
   std::optional<FastToken> fast_token;
   /// XEP-0484: ask the server for a FAST token (delivered as Event::Kind::FastToken).
   bool request_fast_token = false;
+  /// XEP-0484 §4.5: with fast_token, ask the server to invalidate the token (log out). A
+  /// refused token is then an Auth failure, never a fallback to the password.
+  bool fast_invalidate = false;
   /// Test hook: the SCRAM client nonce ("" = random).
   std::string scram_nonce;
   NegotiationLimits limits;
@@ -111,8 +116,12 @@ struct Event {
     Stanza,     ///< a stanza (iq/message/presence/other) after Bound, in stream order
     FastToken,  ///< XEP-0484: store token (replaces any earlier one for this account); an
                 ///< empty token.token means "discard the stored token" (refused or unusable)
-    Retry,      ///< the server rejected a pipelined step: close and reconnect with
-                ///< pipeline_starttls = false and without fast_token (error says what happened)
+    Retry,      ///< the server rejected a pipelined step: close and reconnect. After a
+                ///< FastToken event with an empty token on this connection: without the
+                ///< token (stanzas had been pipelined behind it); else with
+                ///< pipeline_starttls = false. error says what happened.
+    NeedPassword,  ///< the password is needed now (no usable FAST token, or it was refused):
+                   ///< call provide_password(); the codec waits meanwhile
     Closed,     ///< the server closed the stream cleanly (</stream:stream>) after Bound
     Failed,     ///< negotiation or stream failed; error has the category; nothing more follows
   };
@@ -183,6 +192,9 @@ class ClientNegotiator {
   /// an iq result or error with that id; either proves the link is alive).
   std::string ping();
 
+  /// The password after Event::Kind::NeedPassword: authentication continues on this stream.
+  void provide_password(std::string password);
+
   /// Queue </stream:stream> (once). The transport may close the socket after writing it
   /// without waiting for the server's close.
   void close();
@@ -197,6 +209,8 @@ class ClientNegotiator {
   const std::string& mechanism() const;
   /// True when SASL2 (XEP-0388) was used.
   bool used_sasl2() const;
+  /// True when the session was authenticated with a XEP-0484 FAST token.
+  bool used_fast() const;
   /// A fresh stanza id unique within this negotiator ("xn1", "xn2", ...).
   std::string next_id();
 

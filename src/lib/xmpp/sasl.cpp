@@ -50,6 +50,8 @@ class Scram final : public Mechanism {
     return tl::unexpected(auth_error("unexpected SCRAM challenge after the server was verified"));
   }
 
+  bool client_done() const override { return step_ >= 2; }
+
   Result<void> finish(std::string_view data) override {
     if (step_ == 3) {
       if (!data.empty()) return verify(data);  // must match what the challenge proved

@@ -30,6 +30,10 @@ class Mechanism {
   /// The server's success additional data (raw, possibly empty). For SCRAM this verifies the
   /// server signature unless it already came in a challenge; failing it is Category::Auth.
   virtual Result<void> finish(std::string_view additional_data) = 0;
+  /// True once the client has sent its last message: only the server's verdict can follow
+  /// (PLAIN, ANONYMOUS and HT after initial(); SCRAM after its client-final message). XEP-0388
+  /// needs no stream restart, so a client may pipeline its first stanzas right behind it.
+  virtual bool client_done() const { return true; }
 };
 
 /// What a mechanism needs.

@@ -5,6 +5,7 @@
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
@@ -22,6 +23,7 @@
 #include "util/interrupt.hpp"
 #include "xep/xep0030.hpp"
 #include "xmpp/connect.hpp"
+#include "xmpp/fast_store.hpp"
 #include "xmpp/negotiation.hpp"
 #include "xmpp/resolve.hpp"
 #include "xmpp/tls.hpp"
@@ -94,6 +96,22 @@ std::string jid_domain(std::string_view jid) {
   return std::string(at == std::string_view::npos ? bare : bare.substr(at + 1));
 }
 
+std::string fast_server_key(const ConnectConfig& c) {
+  if (c.host.empty()) {
+    std::string d = jid_domain(c.jid);
+    std::transform(d.begin(), d.end(), d.begin(), [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+    return d;
+  }
+  std::uint16_t port = c.port ? c.port : (c.direct_tls ? 5223 : 5222);
+  return util::format_host_port(c.host, port);
+}
+
+bool has_fast_token(const ConnectConfig& c) {
+  std::string bare = bare_jid(c.jid);
+  if (!c.fast || bare.find('@') == std::string::npos) return false;
+  return TokenStore(c.state_dir).load(bare, fast_server_key(c)).has_value();
+}
+
 xml::Element make_result_reply(const xml::Element& request) {
   xml::Element r("iq", request.ns.empty() ? "jabber:client" : request.ns);
   r.set("type", "result");
@@ -138,6 +156,15 @@ struct Session::Impl : std::enable_shared_from_this<Impl> {
 
   std::unique_ptr<ClientNegotiator> neg;
   bool pipeline_starttls = true;
+  int reconnects = 0;
+
+  // XEP-0484 FAST.
+  std::unique_ptr<TokenStore> store;
+  std::string token_account, token_server;
+  std::optional<FastToken> token;
+  std::string client_id;
+  bool token_dropped = false;  // the codec discarded the token on this connection
+  Deadline::Clock::duration credential_wait{0};  // time spent in password_provider
   bool tls_requested = false;
   std::optional<ConnectTarget> connected_target;
   bool bound = false;
@@ -228,7 +255,67 @@ struct Session::Impl : std::enable_shared_from_this<Impl> {
   }
 
   // ---- connect ---------------------------------------------------------------------------
+  bool anonymous() const { return bare_jid(cfg.jid).find('@') == std::string::npos; }
+
+  void load_token() {
+    if (!cfg.fast || anonymous()) return;
+    store = std::make_unique<TokenStore>(cfg.state_dir);
+    token_account = bare_jid(cfg.jid);
+    token_server = fast_server_key(cfg);
+    token = store->load(token_account, token_server);
+    client_id = store->client_id();
+    if (token) trace.progress(2, "FAST: a stored token (" + token->mechanism + ") for " + token_account + " at " + token_server);
+  }
+
+  void on_fast_token(const FastToken& t) {
+    if (!store) return;
+    if (t.token.empty()) {
+      if (token) trace.progress(1, "FAST: the stored token was refused or is unusable; it is deleted");
+      token.reset();
+      token_dropped = true;
+      if (auto r = store->forget(token_account, token_server); !r) trace.warning(r.error().message);
+      return;
+    }
+    token = t;
+    if (auto r = store->save(token_account, token_server, t); !r) {
+      trace.warning("FAST token not stored: " + r.error().message);
+      return;
+    }
+    info.token_stored = true;
+    trace.progress(2, "FAST: stored a token (" + t.mechanism + (t.expiry.empty() ? "" : ", expires " + t.expiry) +
+                          ") in " + store->dir());
+  }
+
+  // The password after the codec asked for it (Event::Kind::NeedPassword).
+  void on_need_password() {
+    if (!cfg.password.empty()) {
+      neg->provide_password(cfg.password);
+      return;
+    }
+    if (!cfg.password_provider) {
+      fail_with(Error(Category::Auth, "the server needs the password for " + bare_jid(cfg.jid) + " and none was given",
+                      "give it with --password-file, --password-command or XNET_PASSWORD"));
+      return;
+    }
+    auto t0 = Deadline::Clock::now();
+    auto pw = cfg.password_provider();
+    credential_wait += Deadline::Clock::now() - t0;
+    if (!pw) {
+      fail_with(pw.error());
+      return;
+    }
+    cfg.password = std::move(*pw);
+    neg->provide_password(cfg.password);
+  }
+
+  // The caller's deadline moved by the time a password prompt took.
+  Deadline extended(Deadline d) const {
+    if (d.at() == Deadline::Clock::time_point::max() || credential_wait.count() == 0) return d;
+    return Deadline(d.at() + credential_wait);
+  }
+
   void start() {
+    load_token();
     if (int fd = xnet::interrupt_fd(); fd >= 0) {
       // Wakes the loop on SIGINT/SIGTERM. Another session on the same io may watch the fd
       // already (the reactor refuses a second registration): then the run slices suffice.
@@ -580,8 +667,9 @@ struct Session::Impl : std::enable_shared_from_this<Impl> {
   // Run io until done() or failure, the deadline, or a signal. Returns the reason to stop.
   // After SIGINT/SIGTERM it still serves the connection for a short slice per call (a caller
   // may be collecting the answer to a final close) and then returns Interrupted.
-  Result<void> run(const std::function<bool()>& done, Deadline deadline, bool timeout_is_error = true) {
+  Result<void> run(const std::function<bool()>& done, Deadline caller_deadline, bool timeout_is_error = true) {
     while (true) {
+      const Deadline deadline = extended(caller_deadline);
       if (done()) return {};
       if (failure) return fail(*failure);
       if (deadline.expired()) {
@@ -616,6 +704,13 @@ NegotiatorConfig Session::Impl::negotiation_config(bool direct_tls) {
   }
   nc.direct_tls = direct_tls;
   nc.pipeline_starttls = pipeline_starttls;
+  nc.sasl2 = true;
+  nc.user_agent_id = client_id;
+  if (cfg.fast && store && !anonymous()) {
+    nc.fast_token = token;
+    nc.request_fast_token = !cfg.fast_invalidate;
+    nc.fast_invalidate = cfg.fast_invalidate;
+  }
   return nc;
 }
 
@@ -632,16 +727,24 @@ void Session::Impl::pump_codec() {
         bound = true;
         info.bound_jid = ev->jid;
         info.connect_ms = std::chrono::duration<double, std::milli>(Deadline::Clock::now() - started).count();
+        info.mechanism = neg->mechanism();
+        info.sasl2 = neg->used_sasl2();
+        info.fast = neg->used_fast();
         trace.progress(1, "bound as " + info.bound_jid + " via " +
                               util::format_host_port(info.server_ip, info.server_port) + " in " +
                               std::to_string(static_cast<int>(info.connect_ms)) + " ms" +
-                              (neg->mechanism().empty() ? "" : " (" + neg->mechanism() + ")"));
+                              (info.mechanism.empty() ? "" : " (" + info.mechanism +
+                                                                 (info.fast ? ", FAST token" : info.sasl2 ? ", SASL2" : "") + ")"));
         arm_keepalive();
         break;
       case Event::Kind::Stanza:
         on_stanza(std::move(ev->stanza));
         break;
       case Event::Kind::FastToken:
+        on_fast_token(ev->token);
+        break;
+      case Event::Kind::NeedPassword:
+        on_need_password();
         break;
       case Event::Kind::Retry:
         retry_without_pipelining(ev->error);
@@ -663,12 +766,21 @@ void Session::Impl::pump_codec() {
 }
 
 void Session::Impl::retry_without_pipelining(const Error& why) {
-  if (!pipeline_starttls || !connected_target) {
+  if (!connected_target || ++reconnects > 2) {
     fail_with(why);
     return;
   }
-  trace.progress(1, "the server refused pipelined STARTTLS (" + why.message + "); reconnecting step by step");
-  pipeline_starttls = false;
+  if (token_dropped) {
+    // XEP-0484 §5: the token is gone; log in again with the password (asked for when needed).
+    token_dropped = false;
+    trace.progress(1, why.message + "; logging in again with the password");
+  } else if (pipeline_starttls) {
+    trace.progress(1, "the server refused pipelined STARTTLS (" + why.message + "); reconnecting step by step");
+    pipeline_starttls = false;
+  } else {
+    fail_with(why);
+    return;
+  }
   close_socket();
   stream.reset();
   neg.reset();

@@ -30,7 +30,27 @@ struct ConnectConfig {
   std::string ca_file;             ///< CA bundle to verify against instead of the system store
   bool insecure = false;           ///< skip certificate verification
   std::string resource;            ///< requested resource ("" = server-assigned)
+  /// XEP-0484 FAST (--no-fast turns it off): where the server offers SASL2, log in with the
+  /// token stored for this account and server, ask for one when there is none, and keep the
+  /// rotated one. A refused token is deleted and the password used instead, silently.
+  bool fast = true;
+  /// Where FAST tokens and the per-machine client id live ("" = default_state_dir()).
+  std::string state_dir;
+  /// Asked (once) when the password is needed but empty: a stored FAST token was refused or
+  /// is unusable. Time spent in it extends every deadline of the session, so a prompt does not
+  /// eat the --timeout budget.
+  std::function<Result<std::string>()> password_provider;
+  /// XEP-0484 §4.5 (logout --revoke): authenticate with the stored token asking the server to
+  /// invalidate it; no password fallback, no new token.
+  bool fast_invalidate = false;
 };
+
+/// The server part of the key FAST tokens are stored under for config: host:port when a
+/// host is given (the default port of the TLS mode when none), else the JID's domain.
+std::string fast_server_key(const ConnectConfig& config);
+/// True when a usable (unexpired) FAST token is stored for config's account and server
+/// (and config.fast is set), i.e. the login may need no password.
+bool has_fast_token(const ConnectConfig& config);
 
 /// Facts about an established session, for reports.
 struct ConnectionInfo {
@@ -42,6 +62,10 @@ struct ConnectionInfo {
   std::uint16_t local_port = 0;
   std::string tls;           ///< "starttls" or "direct"
   double connect_ms = 0;     ///< time until the resource was bound
+  std::string mechanism;     ///< the SASL mechanism that authenticated ("HT-SHA-256-NONE", ...)
+  bool sasl2 = false;        ///< XEP-0388 was used
+  bool fast = false;         ///< authenticated with a stored XEP-0484 token
+  bool token_stored = false; ///< the server issued a (new) FAST token and it was stored
 };
 
 using DiscoInfo = xep0030::DiscoInfo;

@@ -101,3 +101,57 @@ TEST_CASE("the default state directory follows XDG_STATE_HOME", "[xmpp][fast]") 
   if (old) ::setenv("XDG_STATE_HOME", saved.c_str(), 1);
   else ::unsetenv("XDG_STATE_HOME");
 }
+
+TEST_CASE("stored tokens can be listed and forgotten per account", "[xmpp][fast]") {
+  TempDir tmp;
+  TokenStore store(tmp.path);
+  auto now = std::chrono::system_clock::from_time_t(1584000000);
+  REQUIRE(store.save("alice@example.org", "example.org", {"HT-SHA-256-NONE", "t1", "2020-03-12T14:36:15Z"}));
+  REQUIRE(store.save("alice@example.org", "127.0.0.1:5223", {"HT-SHA-256-EXPR", "t2", ""}));
+  REQUIRE(store.save("bob@example.org", "example.org", {"HT-SHA-256-NONE", "t3", "2019-01-01T00:00:00Z"}));
+  auto all = store.list(now);
+  REQUIRE(all.size() == 3);
+  CHECK(all[0].account == "alice@example.org");
+  CHECK(all[0].server == "127.0.0.1:5223");
+  CHECK(all[0].token.mechanism == "HT-SHA-256-EXPR");
+  CHECK(all[1].server == "example.org");
+  CHECK_FALSE(all[1].expired);
+  CHECK(all[2].account == "bob@example.org");
+  CHECK(all[2].expired);
+  // Each file names its account and server, so a hash slot cannot hand out another's token.
+  std::ifstream f(all[1].path);
+  std::string first, account, server;
+  std::getline(f, first);
+  std::getline(f, account);
+  std::getline(f, server);
+  CHECK(first == "xnet-fast-token 1");
+  CHECK(account == "alice@example.org");
+  CHECK(server == "example.org");
+  auto gone = store.forget_account("alice@example.org");
+  REQUIRE(gone);
+  CHECK(gone->size() == 2);
+  REQUIRE(store.list(now).size() == 1);
+  CHECK(store.list(now)[0].account == "bob@example.org");
+  auto again = store.forget("bob@example.org", "example.org");
+  REQUIRE(again);
+  CHECK(*again);
+  again = store.forget("bob@example.org", "example.org");
+  REQUIRE(again);
+  CHECK_FALSE(*again);
+  CHECK(store.list(now).empty());
+}
+
+TEST_CASE("a token file whose account does not match is not used", "[xmpp][fast]") {
+  TempDir tmp;
+  TokenStore store(tmp.path);
+  REQUIRE(store.save("alice@example.org", "example.org", {"HT-SHA-256-NONE", "t1", ""}));
+  auto path = store.list()[0].path;
+  // Someone copies alice's file into bob's slot.
+  REQUIRE(store.save("bob@example.org", "example.org", {"HT-SHA-256-NONE", "t2", ""}));
+  std::string bob_path;
+  for (const auto& t : store.list())
+    if (t.account == "bob@example.org") bob_path = t.path;
+  std::filesystem::copy_file(path, bob_path, std::filesystem::copy_options::overwrite_existing);
+  CHECK_FALSE(store.load("bob@example.org", "example.org"));
+  CHECK(store.load("alice@example.org", "example.org")->token == "t1");
+}

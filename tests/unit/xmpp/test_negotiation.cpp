@@ -725,6 +725,7 @@ NegotiatorConfig sasl2_config() {
   c.direct_tls = true;
   c.user_agent_id = "d4565fa7-4d72-4749-b3d3-740edbf87770";
   c.bind2_tag = "xnet";
+  c.resource.clear();  // Bind2 lets the server choose
   return c;
 }
 
@@ -748,13 +749,14 @@ TEST_CASE("SASL2 with Bind2 inline and a FAST token request", "[xmpp][sasl2]") {
             "<request-token xmlns='urn:xmpp:fast:0' mechanism='HT-SHA-256-NONE'/></authenticate>");
   CHECK(n.used_sasl2());
   n.feed("<challenge xmlns='urn:xmpp:sasl:2'>" + b64(kServerFirst1) + "</challenge>");
-  CHECK(n.take_output() == "<response xmlns='urn:xmpp:sasl:2'>" + b64(kClientFinal1) + "</response>");
+  // No restart and no bind round trip: the held request follows the final SCRAM message.
+  CHECK(n.take_output() == "<response xmlns='urn:xmpp:sasl:2'>" + b64(kClientFinal1) + "</response>" +
+                               "<iq type='get' id='q1'><address xmlns='urn:xmpp:sic:1'/></iq>");
   n.feed("<success xmlns='urn:xmpp:sasl:2'><additional-data>" + b64(kServerFinal1) +
          "</additional-data><authorization-identifier>user@example.org/xnet.4232f4d4</authorization-identifier>"
          "<bound xmlns='urn:xmpp:bind:0'/><token xmlns='urn:xmpp:fast:0' expiry='2026-12-12T14:36:15Z' "
          "token='WXZzciBwYmFmdmZnZiBqdmd1IGp2eXFhcmZm'/></success>");
-  // No restart and no bind round trip: the held request goes out at once.
-  CHECK(n.take_output() == "<iq type='get' id='q1'><address xmlns='urn:xmpp:sic:1'/></iq>");
+  CHECK(n.take_output().empty());
   auto ev = drain(n);
   REQUIRE(ev.size() == 2);
   CHECK(ev[0].kind == Event::Kind::FastToken);
@@ -774,7 +776,9 @@ TEST_CASE("SASL2 with Bind2 inline and a FAST token request", "[xmpp][sasl2]") {
 }
 
 TEST_CASE("SASL2 without Bind2 binds on the same stream", "[xmpp][sasl2]") {
-  ClientNegotiator n(sasl2_config(), null_trace());
+  auto c = sasl2_config();
+  c.resource = "cli";
+  ClientNegotiator n(c, null_trace());
   n.start();
   n.tls_established({"TLSv1.3", ""});
   n.take_output();
@@ -834,6 +838,8 @@ TEST_CASE("a stored FAST token logs in within the header's flight", "[xmpp][sasl
                                "<software>xnet</software></user-agent><bind xmlns='urn:xmpp:bind:0'><tag>xnet</tag>"
                                "</bind><fast xmlns='urn:xmpp:fast:0'/></authenticate>");
   n.send(iq_get("q1"));
+  // The request leaves in the same flight, right behind the token (one round trip in all).
+  CHECK(n.take_output() == "<iq type='get' id='q1'><address xmlns='urn:xmpp:sic:1'/></iq>");
   SECTION("success binds at once") {
     n.feed(kServerHeader + sasl2_features() + "<success xmlns='urn:xmpp:sasl:2'><additional-data>" +
            b64(crypto::hmac(crypto::Hash::Sha256, token, "Responder")) +
@@ -842,8 +848,36 @@ TEST_CASE("a stored FAST token logs in within the header's flight", "[xmpp][sasl
     auto ev = drain(n);
     REQUIRE(ev.size() == 1);
     CHECK(ev[0].kind == Event::Kind::Bound);
-    CHECK(n.take_output() == "<iq type='get' id='q1'><address xmlns='urn:xmpp:sic:1'/></iq>");
+    CHECK(n.used_fast());
+    CHECK(n.take_output().empty());
     CHECK(trace.all().find(b64(initial)) == std::string::npos);
+  }
+  SECTION("XEP-0484 §4.4: a rotated token in the success replaces the stored one") {
+    n.feed(kServerHeader + sasl2_features() + "<success xmlns='urn:xmpp:sasl:2'><additional-data>" +
+           b64(crypto::hmac(crypto::Hash::Sha256, token, "Responder")) +
+           "</additional-data><authorization-identity>user@example.com/AwesomeXMPP.4232f4d4</authorization-identity>"
+           "<bound xmlns='urn:xmpp:bind:0'><metadata xmlns='urn:xmpp:mam:2'><start id='YWxwaGEg' "
+           "timestamp='2008-08-22T21:09:04Z'/><end id='b21lZ2Eg' timestamp='2020-04-20T14:34:21Z'/></metadata>"
+           "</bound><token xmlns='urn:xmpp:fast:0' expiry='2020-03-31T14:36:15Z' "
+           "token='R3VyIHpiZmcgbnl2aXIgdmYgZ3VyIGp2eXFyZmcu'/></success>");
+    auto ev = drain(n);
+    REQUIRE(ev.size() == 2);
+    CHECK(ev[0].kind == Event::Kind::FastToken);
+    CHECK(ev[0].token.token == "R3VyIHpiZmcgbnl2aXIgdmYgZ3VyIGp2eXFyZmcu");
+    CHECK(ev[0].token.mechanism == "HT-SHA-256-NONE");
+    CHECK(ev[0].token.expiry == "2020-03-31T14:36:15Z");
+    CHECK(ev[1].kind == Event::Kind::Bound);
+    CHECK(ev[1].jid == "user@example.com/AwesomeXMPP.4232f4d4");
+    CHECK(trace.all().find("R3VyIHpiZmcgbnl2aXIgdmYgZ3VyIGp2eXFyZmcu") == std::string::npos);
+  }
+  SECTION("a refused token with a request behind it is discarded and the login retried") {
+    n.feed(kServerHeader + sasl2_features() + "<failure xmlns='urn:xmpp:sasl:2'><credentials-expired "
+                                              "xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/></failure>");
+    auto ev = drain(n);
+    REQUIRE(ev.size() == 2);
+    CHECK(ev[0].kind == Event::Kind::FastToken);
+    CHECK(ev[0].token.token.empty());
+    CHECK(ev[1].kind == Event::Kind::Retry);
   }
   SECTION("a wrong server proof is refused") {
     n.feed(kServerHeader + sasl2_features() + "<success xmlns='urn:xmpp:sasl:2'><additional-data>" + b64("nope") +
@@ -851,21 +885,107 @@ TEST_CASE("a stored FAST token logs in within the header's flight", "[xmpp][sasl
            "<bound xmlns='urn:xmpp:bind:0'/></success>");
     CHECK(single_failure(n).error.category == Category::Auth);
   }
-  SECTION("a refused token is discarded; without a password that is an auth failure") {
-    n.feed(kServerHeader + sasl2_features() + "<failure xmlns='urn:xmpp:sasl:2'><credentials-expired "
-                                              "xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/></failure>");
+  SECTION("a server without SASL2 drops the token and asks for a retry without it") {
+    n.feed(kServerHeader + features(mechanisms({"PLAIN"})));
     auto ev = drain(n);
     REQUIRE(ev.size() == 2);
     CHECK(ev[0].kind == Event::Kind::FastToken);
     CHECK(ev[0].token.token.empty());
-    CHECK(ev[1].kind == Event::Kind::Failed);
-    CHECK(ev[1].condition == "credentials-expired");
+    CHECK(ev[1].kind == Event::Kind::Retry);
   }
-  SECTION("a server without SASL2 asks for a retry without the token") {
-    n.feed(kServerHeader + features(mechanisms({"PLAIN"})));
+}
+
+TEST_CASE("a refused FAST token without a password asks for it and continues on the stream",
+          "[xmpp][sasl2][fast]") {
+  auto c = sasl2_config();
+  c.fast_token = FastToken{"HT-SHA-256-NONE", "old-token", ""};
+  c.password.clear();
+  c.request_fast_token = true;
+  RecordingTrace trace;
+  ClientNegotiator n(c, trace);
+  n.start();
+  n.tls_established({"TLSv1.3", ""});
+  CHECK(n.take_output().find("mechanism='HT-SHA-256-NONE'") != std::string::npos);
+  n.feed(kServerHeader + sasl2_features() +
+         "<failure xmlns='urn:xmpp:sasl:2'><credentials-expired xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>"
+         "</failure>");
+  auto ev = drain(n);
+  REQUIRE(ev.size() == 2);
+  CHECK(ev[0].kind == Event::Kind::FastToken);
+  CHECK(ev[0].token.token.empty());
+  CHECK(ev[1].kind == Event::Kind::NeedPassword);
+  CHECK(n.take_output().empty());
+  n.provide_password("pencil");
+  auto out = n.take_output();
+  CHECK(out.starts_with("<authenticate xmlns='urn:xmpp:sasl:2' mechanism='SCRAM-SHA-1'>"));
+  // A fresh token is asked for in the same exchange.
+  CHECK(out.find("<request-token xmlns='urn:xmpp:fast:0' mechanism='HT-SHA-256-NONE'/>") != std::string::npos);
+  CHECK(trace.all().find("pencil") == std::string::npos);
+  CHECK(trace.all().find("old-token") == std::string::npos);
+}
+
+TEST_CASE("the password is asked for only when needed", "[xmpp][negotiation]") {
+  auto c = config();
+  c.password.clear();
+  ClientNegotiator n(c, null_trace());
+  to_sasl(n, mechanisms({"SCRAM-SHA-1"}));
+  auto ev = drain(n);
+  REQUIRE(ev.size() == 1);
+  CHECK(ev[0].kind == Event::Kind::NeedPassword);
+  CHECK(n.take_output().empty());
+  n.provide_password("pencil");
+  CHECK(n.take_output() == "<auth xmlns='" + kSaslNs + "' mechanism='SCRAM-SHA-1'>" +
+                               b64("n,,n=user,r=" + kCnonce1) + "</auth>");
+  SECTION("an empty password is an auth failure") {
+    ClientNegotiator m(c, null_trace());
+    to_sasl(m, mechanisms({"SCRAM-SHA-1"}));
+    drain(m);
+    m.provide_password("");
+    CHECK(single_failure(m).error.category == Category::Auth);
+  }
+}
+
+TEST_CASE("a requested resource means RFC 6120 bind after SASL2, not Bind2", "[xmpp][sasl2]") {
+  auto c = sasl2_config();
+  c.resource = "cli";
+  ClientNegotiator n(c, null_trace());
+  n.start();
+  n.tls_established({"TLSv1.3", ""});
+  n.take_output();
+  n.send(iq_get("q1"));
+  n.feed(kServerHeader + sasl2_features());
+  auto out = n.take_output();
+  CHECK(out.find("urn:xmpp:bind:0") == std::string::npos);
+  n.feed("<challenge xmlns='urn:xmpp:sasl:2'>" + b64(kServerFirst1) + "</challenge>");
+  // Not pipelined: without Bind2 the request must wait for the bind.
+  CHECK(n.take_output() == "<response xmlns='urn:xmpp:sasl:2'>" + b64(kClientFinal1) + "</response>");
+  n.feed("<success xmlns='urn:xmpp:sasl:2'><additional-data>" + b64(kServerFinal1) +
+         "</additional-data><authorization-identifier>user@example.org</authorization-identifier></success>");
+  CHECK(n.take_output() ==
+        "<iq type='set' id='xn1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>cli</resource></bind></iq>"
+        "<iq type='get' id='q1'><address xmlns='urn:xmpp:sic:1'/></iq>");
+}
+
+TEST_CASE("XEP-0484 §4.5: invalidating a token", "[xmpp][sasl2][fast]") {
+  auto c = sasl2_config();
+  c.fast_token = FastToken{"HT-SHA-256-NONE", "tok", ""};
+  c.fast_invalidate = true;
+  c.request_fast_token = true;
+  c.password.clear();
+  ClientNegotiator n(c, null_trace());
+  n.start();
+  n.tls_established({"TLSv1.3", ""});
+  auto out = n.take_output();
+  CHECK(out.find("<fast xmlns='urn:xmpp:fast:0' invalidate='true'/>") != std::string::npos);
+  CHECK(out.find("request-token") == std::string::npos);
+  SECTION("a refused token is an auth failure, with no fallback") {
+    n.feed(kServerHeader + sasl2_features() +
+           "<failure xmlns='urn:xmpp:sasl:2'><not-authorized xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/></failure>");
     auto ev = drain(n);
-    REQUIRE(ev.size() == 1);
-    CHECK(ev[0].kind == Event::Kind::Retry);
+    REQUIRE(!ev.empty());
+    CHECK(ev.back().kind == Event::Kind::Failed);
+    CHECK(ev.back().error.category == Category::Auth);
+    for (const auto& e : ev) CHECK(e.kind != Event::Kind::NeedPassword);
   }
 }
 
