@@ -274,7 +274,11 @@ RunResult run_xnet(const std::vector<std::string>& args, const std::map<std::str
   static TempDir empty_config("xnet-noconfig");
   std::vector<std::string> argv{xnet_binary()};
   argv.insert(argv.end(), args.begin(), args.end());
+  // A fresh state directory per run unless the test gives one: a FAST token stored by one run
+  // must not log in the next (nor land in the real home).
+  TempDir state("xnet-state");
   std::map<std::string, std::string> e{{"XDG_CONFIG_HOME", empty_config.path().string()},
+                                       {"XDG_STATE_HOME", state.path().string()},
                                        {"NO_COLOR", "1"}};
   for (const auto& [k, v] : env) e[k] = v;
   return run(argv, e, stdin_data, timeout);
