@@ -9,6 +9,7 @@
 #include "../src/lib/server/c2s.cpp"
 #include "../src/lib/server/external.cpp"
 #include "../src/lib/server/hub.cpp"
+#include "../src/lib/server/sasl2.cpp"
 #include "../src/lib/server/scram.cpp"
 #include "../src/lib/server/stanza.cpp"
 #include "../src/lib/server/throttle.cpp"

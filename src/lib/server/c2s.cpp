@@ -21,14 +21,27 @@ std::string trimmed(std::string_view s) {
   return out;
 }
 
-bool is_sasl(const xml::Element& e) { return e.ns == kSaslNs; }
+bool is_sasl(const xml::Element& e) { return e.ns == kSaslNs || e.ns == kSasl2Ns; }
 
-// SASL payloads never reach a trace (STYLE §6).
+// SASL payloads and FAST tokens never reach a trace (STYLE §6). The authorization identifier
+// and failure texts stay readable.
+void redact(xml::Element& e) {
+  if ((e.ns == kSaslNs || e.ns == kSasl2Ns) && !e.text.empty() && e.name != "authorization-identifier" &&
+      e.name != "text")
+    e.text = "[redacted]";
+  if (e.ns == kFastNs && e.attr("token")) e.set("token", "[redacted]");
+  for (auto& c : e.children) redact(c);
+}
+
 std::string redacted(const xml::Element& e, std::string_view stream_ns) {
-  if (!is_sasl(e) || e.text.empty()) return e.str(stream_ns);
+  if (!is_sasl(e)) return e.str(stream_ns);
   xml::Element copy = e;
-  copy.text = "[redacted]";
+  redact(copy);
   return copy.str(stream_ns);
+}
+
+bool is_scram(std::string_view m) {
+  return m == "SCRAM-SHA-1" || m == "SCRAM-SHA-256" || m == "SCRAM-SHA-1-PLUS" || m == "SCRAM-SHA-256-PLUS";
 }
 
 }  // namespace
@@ -56,33 +69,51 @@ C2sSession::~C2sSession() {
 }
 
 void C2sSession::on_open(const xml::Element& root) { events_.push_back({Event::Open, root}); }
-void C2sSession::on_stanza(xml::Element stanza) { events_.push_back({Event::Stanza, std::move(stanza)}); }
+void C2sSession::on_stanza(xml::Element stanza) {
+  events_.push_back({Event::Stanza, std::move(stanza), parser_.event_end()});
+}
 void C2sSession::on_close() { events_.push_back({Event::Close, {}}); }
 
 void C2sSession::on_data(std::string_view data) {
   if (state_ == State::Closed) return;
   last_rx_ = Clock::now();
-  auto r = parser_.feed(data);
-  // Handlers may restart the stream (SASL success, STARTTLS): anything queued after that
-  // belongs to the old stream and is dropped.
-  std::vector<Event> evs;
-  evs.swap(events_);
-  restart_pending_ = false;
-  for (auto& ev : evs) {
-    if (state_ == State::Closed || restart_pending_) break;
-    switch (ev.kind) {
-      case Event::Open: handle_open(ev.el); break;
-      case Event::Stanza: handle_stanza(ev.el); break;
-      case Event::Close:
-        hub_.log().event("stream_closed", {{"session", id_}, {"jid", jid_}});
-        close_stream();
-        break;
+  // A SASL success restarts the stream (RFC 6120 §6.4.6): what the client pipelined behind its
+  // last SASL message (the new stream header, bind, first requests) belongs to the new stream
+  // and is parsed again by the fresh parser. After <starttls/> the rest is dropped instead: it
+  // is plaintext injected ahead of the TLS handshake.
+  std::string_view chunk = data;
+  for (int round = 0; round < 4; ++round) {
+    std::size_t base = fed_;
+    auto r = parser_.feed(chunk);
+    fed_ += chunk.size();
+    std::vector<Event> evs;
+    evs.swap(events_);
+    restart_pending_ = false;
+    refeed_ = false;
+    for (auto& ev : evs) {
+      if (state_ == State::Closed || restart_pending_) break;
+      switch (ev.kind) {
+        case Event::Open: handle_open(ev.el); break;
+        case Event::Stanza: handle_stanza(ev.el); break;
+        case Event::Close:
+          hub_.log().event("stream_closed", {{"session", id_}, {"jid", jid_}});
+          close_stream();
+          break;
+      }
+      if (restart_pending_) restart_at_ = ev.end;
     }
-  }
-  if (!r && state_ != State::Closed && !restart_pending_) {
-    auto cond = parser_.error_condition().empty() ? std::string("not-well-formed") : parser_.error_condition();
-    close_with_error(cond, r.error().message);
-    return;
+    if (state_ == State::Closed) return;
+    if (restart_pending_) {
+      if (!refeed_ || restart_at_ < base || restart_at_ - base >= chunk.size()) break;
+      chunk = chunk.substr(restart_at_ - base);
+      continue;
+    }
+    if (!r) {
+      auto cond = parser_.error_condition().empty() ? std::string("not-well-formed") : parser_.error_condition();
+      close_with_error(cond, r.error().message);
+      return;
+    }
+    break;
   }
   // Between stanzas a bound stream keeps no XML parser: idle sessions dominate memory, and a
   // parser that lives only while data is parsed leaves no holes between long-lived blocks.
@@ -96,15 +127,21 @@ void C2sSession::write_raw(std::string data, bool trace) {
   t_.write(std::move(data));
 }
 
-void C2sSession::send(const xml::Element& st) {
+void C2sSession::trace_sent(const xml::Element& st) {
   if (hub_.trace().enabled(TraceArea::Xml))
     hub_.trace().wire(TraceArea::Xml, TraceDir::Sent, "[c2s-" + std::to_string(id_) + "] " + redacted(st, kClientNs));
+}
+
+void C2sSession::send(const xml::Element& st) {
+  trace_sent(st);
   write_raw(st.str(kClientNs), false);
 }
 
 void C2sSession::reset_stream() {
   parser_.reset();
+  fed_ = 0;
   restart_pending_ = true;
+  refeed_ = true;
   state_ = State::Header;
 }
 
@@ -145,7 +182,9 @@ void C2sSession::on_disconnect() {
 void C2sSession::on_tls_ready() {
   if (state_ == State::Closed) return;
   tls_ = true;
+  exporter_fetched_ = false;
   parser_.reset();
+  fed_ = 0;
   state_ = State::Header;
   hub_.log().event("tls", {{"session", id_}, {"ip", remote_.ip}});
 }
@@ -203,11 +242,29 @@ void C2sSession::handle_open(const xml::Element& root) {
   stream_id_ = hub_.next_id("c2s-");
   std::string to_attr;
   if (auto* f = root.attr("from"); f && !normalize_jid(*f).empty()) to_attr = *f;
+  stream_from_ = to_attr.empty() ? std::string() : bare_jid(normalize_jid(to_attr));
   write_raw(stream_header(kClientNs, hub_.domain(), stream_id_, to_attr));
   header_sent_ = true;
   state_ = user_.empty() ? State::Negotiating : State::Authenticated;
   send_features();
 }
+
+std::vector<std::string> C2sSession::mechanisms(bool sasl2) const {
+  const auto& o = hub_.options();
+  std::vector<std::string> m;
+  // -PLUS only in the SASL2 list: SASL1-era clients may try tls-unique, undefined in TLS 1.3.
+  if (sasl2 && !exporter_.empty()) {
+    m.push_back("SCRAM-SHA-256-PLUS");
+    m.push_back("SCRAM-SHA-1-PLUS");
+  }
+  m.push_back("SCRAM-SHA-256");
+  m.push_back("SCRAM-SHA-1");
+  if (tls_ && o.allow_plain) m.push_back("PLAIN");
+  if (o.allow_anonymous) m.push_back("ANONYMOUS");
+  return m;
+}
+
+std::vector<std::string> C2sSession::fast_mechanisms() const { return {}; }
 
 void C2sSession::send_features() {
   const auto& o = hub_.options();
@@ -219,13 +276,20 @@ void C2sSession::send_features() {
       if (o.require_tls) st.add("required", std::string(kTlsNs));
     }
     if (tls_ || !o.require_tls || !o.tls_available) {
+      if (tls_ && !exporter_fetched_) {
+        exporter_ = t_.tls_exporter();
+        exporter_fetched_ = true;
+      }
       auto& m = f.add("mechanisms", std::string(kSaslNs));
-      m.add("mechanism").set_text("SCRAM-SHA-256");
-      m.add("mechanism").set_text("SCRAM-SHA-1");
-      if (tls_ && o.allow_plain) m.add("mechanism").set_text("PLAIN");
-      if (o.allow_anonymous) m.add("mechanism").set_text("ANONYMOUS");
+      for (const auto& name : mechanisms(false)) m.add("mechanism").set_text(name);
+      // XEP-0388 with Bind 2 and FAST inline; SASL1 stays for older clients.
+      Sasl2Offer offer;
+      offer.mechanisms = mechanisms(true);
+      offer.fast_mechanisms = fast_mechanisms();
+      f.add(sasl2_feature(offer));
+      if (!exporter_.empty()) f.add(sasl_channel_binding_feature());
     }
-  } else {
+  } else if (state_ == State::Authenticated) {
     f.add("bind", std::string(kBindNs));
     f.add("session", std::string(kSessionNs)).add("optional", std::string(kSessionNs));
   }
@@ -242,11 +306,22 @@ void C2sSession::handle_stanza(xml::Element& st) {
     hub_.trace().wire(TraceArea::Xml, TraceDir::Received, "[c2s-" + std::to_string(id_) + "] " + redacted(st, kClientNs));
   if (state_ == State::Negotiating) {
     if (st.ns == kTlsNs && st.name == "starttls") return handle_starttls(st);
-    if (st.ns == kSaslNs) {
+    if (st.ns == kSaslNs || st.ns == kSasl2Ns) {
       if (sasl_busy_) return;
-      if (st.name == "auth") return handle_auth(st);
-      if (st.name == "response") return handle_response(st);
+      bool v2 = st.ns == kSasl2Ns;
+      if (st.name == (v2 ? "authenticate" : "auth")) {
+        sasl2_ = v2;
+        return v2 ? handle_authenticate(st) : handle_auth(st);
+      }
+      if (st.name == "response") {
+        // A response in the other profile than the exchange it continues is malformed.
+        bool mismatch = !scram_mech_.empty() && sasl2_ != v2;
+        sasl2_ = v2;
+        if (mismatch) return sasl_failure("malformed-request", "response in the wrong SASL profile");
+        return handle_response(st);
+      }
       if (st.name == "abort") {
+        sasl2_ = v2;
         scram_.reset();
         scram_mech_.clear();
         return sasl_failure("aborted");
@@ -283,32 +358,60 @@ void C2sSession::handle_auth(const xml::Element& st) {
     initial = crypto::unbase64(text);
     if (!initial) return sasl_failure("incorrect-encoding");
   }
+  sasl_start(mech, initial);
+}
+
+// XEP-0388 §2.3 with XEP-0386 and XEP-0484 requests inline.
+void C2sSession::handle_authenticate(const xml::Element& st) {
+  const auto& o = hub_.options();
+  if (o.require_tls && o.tls_available && !tls_) return sasl_failure("encryption-required");
+  auto a = parse_sasl2_authenticate(st);
+  if (!a) return sasl_failure(sasl_condition(a.error()));
+  auth2_ = std::move(*a);
+  auto fast = fast_mechanisms();
+  bool fast_mech = std::find(fast.begin(), fast.end(), auth2_.mechanism) != fast.end();
+  if (auth2_.fast || fast_mech) {
+    // XEP-0484 §3.3: a token login names a FAST mechanism and carries <fast/>.
+    if (!auth2_.fast || !fast_mech || !auth2_.initial_response) {
+      scram_mech_.clear();
+      return sasl_failure("invalid-mechanism");
+    }
+    scram_mech_ = auth2_.mechanism;
+    return handle_fast(*auth2_.initial_response);
+  }
+  if (!auth2_.request_token.empty() && std::find(fast.begin(), fast.end(), auth2_.request_token) == fast.end())
+    auth2_.request_token.clear();  // a token for a mechanism not offered is simply not issued
+  sasl_start(auth2_.mechanism, auth2_.initial_response);
+}
+
+void C2sSession::handle_fast(const std::string&) {
+  scram_mech_.clear();
+  sasl_failure("invalid-mechanism");
+}
+
+// Both profiles: start mech with the (decoded) initial response.
+void C2sSession::sasl_start(const std::string& mech, const std::optional<std::string>& initial) {
+  const auto& o = hub_.options();
+  auto offered = mechanisms(sasl2_);
   scram_.reset();
   scram_mech_ = mech;
-  if (mech == "SCRAM-SHA-1" || mech == "SCRAM-SHA-256") {
-    auto h = mech == "SCRAM-SHA-1" ? crypto::Hash::Sha1 : crypto::Hash::Sha256;
+  if (std::find(offered.begin(), offered.end(), mech) == offered.end()) {
+    scram_mech_.clear();
+    return sasl_failure("invalid-mechanism");
+  }
+  if (is_scram(mech)) {
+    auto h = mech.starts_with("SCRAM-SHA-1") ? crypto::Hash::Sha1 : crypto::Hash::Sha256;
     Hub& hub = hub_;
     scram_ = std::make_unique<ScramServer>(
         h, [&hub, h](const std::string& u) { return hub.accounts().find(u, h); }, std::string(),
         [&hub, h](const std::string& u) { return hub.fake_credential(h, u); });
-    if (!initial) {
-      write_raw("<challenge xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>");
-      return;
-    }
-    auto r = scram_->first(*initial);
-    if (!r) return sasl_failure(sasl_condition(r.error()), r.error().message);
-    if (throttled(scram_->username())) return;
-    write_raw("<challenge xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>" + crypto::base64(*r) + "</challenge>");
-    return;
+    scram_->set_channel_binding(mech.ends_with("-PLUS"), exporter_);
+    if (!initial) return sasl_challenge({});
+    return sasl_step(*initial);
   }
   if (mech == "PLAIN" && tls_ && o.allow_plain) {
-    if (!initial) {
-      write_raw("<challenge xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>");
-      return;
-    }
-    xml::Element resp("response", std::string(kSaslNs));
-    resp.text = crypto::base64(*initial);
-    return handle_response(resp);
+    if (!initial) return sasl_challenge({});
+    return sasl_step(*initial);
   }
   if (mech == "ANONYMOUS" && o.allow_anonymous) {
     std::string name = "anon-" + crypto::random_token(12);
@@ -319,17 +422,34 @@ void C2sSession::handle_auth(const xml::Element& st) {
   sasl_failure("invalid-mechanism");
 }
 
+void C2sSession::sasl_challenge(const std::string& data) {
+  if (sasl2_) return send(sasl2_challenge(data));
+  xml::Element c("challenge", std::string(kSaslNs));
+  if (!data.empty()) c.set_text(crypto::base64(data));
+  send(c);
+}
+
 void C2sSession::handle_response(const xml::Element& st) {
   if (scram_mech_.empty()) return sasl_failure("malformed-request", "no authentication in progress");
-  std::string text = trimmed(st.text);
-  auto data = text.empty() || text == "=" ? std::optional<std::string>(std::string()) : crypto::unbase64(text);
+  std::optional<std::string> data;
+  if (sasl2_) {
+    auto d = parse_sasl2_response(st);
+    if (d) data = std::move(*d);
+  } else {
+    std::string text = trimmed(st.text);
+    data = text.empty() || text == "=" ? std::optional<std::string>(std::string()) : crypto::unbase64(text);
+  }
   if (!data) return sasl_failure("incorrect-encoding");
+  sasl_step(*data);
+}
+
+void C2sSession::sasl_step(const std::string& data) {
   if (scram_mech_ == "PLAIN") {
     // authzid NUL authcid NUL password
-    auto a = data->find('\0');
-    auto b = a == std::string::npos ? a : data->find('\0', a + 1);
+    auto a = data.find('\0');
+    auto b = a == std::string::npos ? a : data.find('\0', a + 1);
     if (b == std::string::npos) return sasl_failure("malformed-request");
-    std::string authz = data->substr(0, a), user = data->substr(a + 1, b - a - 1), pass = data->substr(b + 1);
+    std::string authz = data.substr(0, a), user = data.substr(a + 1, b - a - 1), pass = data.substr(b + 1);
     auto norm = normalize_localpart(user);
     if (!norm) return sasl_failure("not-authorized");
     if (!authz.empty() && normalize_jid(authz) != *norm + "@" + hub_.domain()) return sasl_failure("invalid-authzid");
@@ -340,13 +460,12 @@ void C2sSession::handle_response(const xml::Element& st) {
   }
   if (!scram_) return sasl_failure("malformed-request");
   if (scram_->username().empty()) {
-    auto r = scram_->first(*data);
+    auto r = scram_->first(data);
     if (!r) return sasl_failure(sasl_condition(r.error()), r.error().message);
     if (throttled(scram_->username())) return;
-    write_raw("<challenge xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>" + crypto::base64(*r) + "</challenge>");
-    return;
+    return sasl_challenge(*r);
   }
-  auto r = scram_->final(*data);
+  auto r = scram_->final(data);
   if (!r) return sasl_failure(sasl_condition(r.error()), r.error().message);
   auto norm = normalize_localpart(scram_->username());
   if (!norm) return sasl_failure("not-authorized");
@@ -354,18 +473,44 @@ void C2sSession::handle_response(const xml::Element& st) {
 }
 
 void C2sSession::sasl_success(const std::string& user, const std::string& additional) {
-  std::string out = "<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'";
-  out += additional.empty() ? "/>" : ">" + crypto::base64(additional) + "</success>";
-  write_raw(std::move(out), false);
-  if (hub_.trace().enabled(TraceArea::Xml))
-    hub_.trace().wire(TraceArea::Xml, TraceDir::Sent,
-                      "[c2s-" + std::to_string(id_) + "] <success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>[redacted]</success>");
-  hub_.log().event("auth", {{"session", id_}, {"ip", remote_.ip}, {"user", user}, {"mechanism", scram_mech_}});
+  hub_.log().event("auth", {{"session", id_},
+                            {"ip", remote_.ip},
+                            {"user", user},
+                            {"mechanism", scram_mech_},
+                            {"sasl2", sasl2_}});
   if (scram_mech_ != "ANONYMOUS") hub_.throttle().succeeded(remote_.ip, user);
   attempt_user_.clear();
   user_ = user;
   scram_.reset();
-  reset_stream();
+  if (!sasl2_) {
+    xml::Element s("success", std::string(kSaslNs));
+    if (!additional.empty()) s.set_text(crypto::base64(additional));
+    send(s);
+    reset_stream();
+    return;
+  }
+  // XEP-0388: no stream restart. XEP-0386: bind before <success/>, the resource derived from
+  // the client's tag (stable per tag and user-agent id); a bind the hub refuses (too many
+  // sessions) leaves the stream authenticated, for an RFC 6120 bind that reports the error.
+  std::string authzid = user + "@" + hub_.domain();
+  bool bound = false;
+  if (auth2_.bind) {
+    auto res = bind2_resource(hub_.options().server_secret, user, auth2_.bind_tag, auth2_.user_agent_id);
+    if (auto full = hub_.bind(*this, user_, res)) {
+      jid_ = *full;
+      authzid = jid_;
+      bound = true;
+      hub_.log().event("bind", {{"session", id_}, {"ip", remote_.ip}, {"port", remote_.port}, {"jid", jid_},
+                                {"bind2", true}});
+    } else {
+      hub_.log().event("bind_failed", {{"session", id_}, {"user", user}, {"condition", full.error().message}});
+    }
+  }
+  std::optional<IssuedToken> token;
+  send(sasl2_success(additional, authzid, bound, token));
+  state_ = bound ? State::Bound : State::Authenticated;
+  scram_mech_.clear();
+  send_features();
 }
 
 bool C2sSession::throttled(const std::string& user) {
@@ -389,9 +534,16 @@ void C2sSession::sasl_failure(std::string_view condition, std::string_view text)
   std::string mech = scram_mech_;
   scram_mech_.clear();
   bool counts = condition == "not-authorized" || condition == "invalid-authzid" || condition == "temporary-auth-failure";
-  std::string out = "<failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><" + std::string(condition) + "/>";
-  if (condition == "temporary-auth-failure" && !text.empty()) out += "<text>" + xml::escape_text(text) + "</text>";
-  out += "</failure>";
+  // Only the throttle's text is sent; the others name internals (logged below instead).
+  std::string shown = condition == "temporary-auth-failure" ? std::string(text) : std::string();
+  std::string out;
+  if (sasl2_) {
+    out = sasl2_failure(condition, shown).str(kClientNs);
+  } else {
+    out = "<failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><" + std::string(condition) + "/>";
+    if (!shown.empty()) out += "<text>" + xml::escape_text(shown) + "</text>";
+    out += "</failure>";
+  }
   if (!counts) {
     write_raw(std::move(out));
     return;

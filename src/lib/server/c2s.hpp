@@ -2,18 +2,21 @@
 #pragma once
 
 // C2sSession: the RFC 6120 state machine of one client-to-server stream (header, STARTTLS,
-// SASL, bind, then stanzas handed to the Hub for routing). Socket-free: the Asio layer
+// SASL or XEP-0388 SASL2 with XEP-0386 Bind 2 and XEP-0484 FAST inline, bind, then stanzas
+// handed to the Hub for routing). Socket-free: the Asio layer
 // (server.hpp) or a test double feeds bytes in and carries bytes out through Transport.
 
 #include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "server/external.hpp"
+#include "server/sasl2.hpp"
 #include "server/scram.hpp"
 #include "server/service.hpp"
 #include "xml/stream_parser.hpp"
@@ -37,6 +40,9 @@ class Transport {
   virtual void after(std::chrono::milliseconds delay, std::function<void()> fn) = 0;
   /// Bytes queued but not yet sent (for the slow-reader limit).
   virtual std::size_t pending_bytes() const = 0;
+  /// RFC 9266 tls-exporter channel-binding data of the TLS session (32 bytes), or "" when the
+  /// stream is not TLS 1.3 (no -PLUS mechanism or HT-SHA-256-EXPR is offered then).
+  virtual std::string tls_exporter() { return {}; }
 };
 
 class Hub;
@@ -86,15 +92,24 @@ class C2sSession final : public xml::StreamHandler {
   struct Event {
     enum Kind { Open, Stanza, Close } kind;
     xml::Element el;
+    std::size_t end = 0;  ///< parser offset just past the element (stanzas)
   };
   void handle_open(const xml::Element& root);
   void handle_stanza(xml::Element& st);
   void handle_starttls(const xml::Element& st);
   void handle_auth(const xml::Element& st);
   void handle_response(const xml::Element& st);
+  void handle_authenticate(const xml::Element& st);
+  void sasl_start(const std::string& mech, const std::optional<std::string>& initial);
+  void sasl_step(const std::string& data);
+  void sasl_challenge(const std::string& data);
+  void handle_fast(const std::string& initial);
   void handle_bind_phase(xml::Element& st);
   void sasl_success(const std::string& user, const std::string& additional);
   void sasl_failure(std::string_view condition, std::string_view text = {});
+  std::vector<std::string> mechanisms(bool sasl2) const;
+  std::vector<std::string> fast_mechanisms() const;
+  void trace_sent(const xml::Element& st);
   bool throttled(const std::string& user);
   void send_features();
   void send(const xml::Element& st);
@@ -120,6 +135,14 @@ class C2sSession final : public xml::StreamHandler {
   bool sasl_busy_ = false;
   int auth_failures_ = 0;
   bool restart_pending_ = false;
+  bool refeed_ = false;          ///< the restart is a SASL success: re-parse what follows
+  std::size_t restart_at_ = 0;   ///< parser offset where the new stream starts
+  std::size_t fed_ = 0;          ///< bytes fed to the parser since its last reset
+  bool sasl2_ = false;           ///< the exchange in progress is XEP-0388 SASL2
+  Sasl2Authenticate auth2_;      ///< its <authenticate/> (inline requests)
+  std::string exporter_;         ///< tls-exporter data (TLS 1.3), fetched once per TLS session
+  bool exporter_fetched_ = false;
+  std::string stream_from_;      ///< the client's stream header 'from' (normalised bare JID)
   Clock::time_point created_ = Clock::now();
   Clock::time_point last_rx_ = Clock::now();
   Clock::time_point last_tx_ = Clock::now();

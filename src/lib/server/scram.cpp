@@ -94,6 +94,11 @@ ScramServer::ScramServer(Hash h, Lookup lookup, std::string nonce, FakeLookup fa
   }
 }
 
+void ScramServer::set_channel_binding(bool plus, std::string exporter) {
+  plus_ = plus;
+  exporter_ = std::move(exporter);
+}
+
 Result<std::string> ScramServer::first(std::string_view msg) {
   if (step_ != 0) return tl::unexpected(sasl_error("malformed-request", "unexpected client-first"));
   step_ = 1;
@@ -103,8 +108,19 @@ Result<std::string> ScramServer::first(std::string_view msg) {
   auto c2 = msg.find(',', c1 + 1);
   if (c2 == std::string_view::npos) return tl::unexpected(sasl_error("malformed-request", "no GS2 header"));
   auto flag = msg.substr(0, c1);
-  if (flag.starts_with("p=")) return tl::unexpected(sasl_error("malformed-request", "channel binding not offered"));
-  if (flag != "n" && flag != "y") return tl::unexpected(sasl_error("malformed-request", "bad GS2 flag"));
+  if (flag.starts_with("p=")) {
+    if (!plus_) return tl::unexpected(sasl_error("malformed-request", "channel binding requires a -PLUS mechanism"));
+    if (flag != "p=tls-exporter" || exporter_.empty())
+      return tl::unexpected(sasl_error("malformed-request", "unsupported channel binding type"));
+  } else if (plus_) {
+    return tl::unexpected(sasl_error("malformed-request", "a -PLUS mechanism needs channel binding"));
+  } else if (flag == "y") {
+    // RFC 5802 §6 would refuse "y" (the client could bind but believes we cannot) when -PLUS
+    // is offered. Clients that know only tls-unique (slixmpp) send it against our tls-exporter
+    // offer (XEP-0440), so it is accepted: the binding type it knows is really not offered.
+  } else if (flag != "n") {
+    return tl::unexpected(sasl_error("malformed-request", "bad GS2 flag"));
+  }
   auto authz = msg.substr(c1 + 1, c2 - c1 - 1);
   gs2_ = std::string(msg.substr(0, c2 + 1));
   client_first_bare_ = std::string(msg.substr(c2 + 1));
@@ -146,7 +162,7 @@ Result<std::string> ScramServer::final(std::string_view msg) {
     return tl::unexpected(sasl_error("malformed-request", "expected c=,r="));
   auto cbind = crypto::unbase64(parts[0].substr(2));
   if (!cbind) return tl::unexpected(sasl_error("incorrect-encoding", "bad base64 in c="));
-  if (*cbind != gs2_) return tl::unexpected(sasl_error("malformed-request", "channel binding mismatch"));
+  if (*cbind != gs2_ + (plus_ ? exporter_ : std::string())) return tl::unexpected(sasl_error("malformed-request", "channel binding mismatch"));
   if (parts[1].substr(2) != nonce_) return tl::unexpected(sasl_error("malformed-request", "nonce mismatch"));
   auto proof = crypto::unbase64(proof_b64);
   if (!proof) return tl::unexpected(sasl_error("incorrect-encoding", "bad base64 in p="));

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
-// SASL SCRAM-SHA-1 / SCRAM-SHA-256 server side (RFC 5802, RFC 7677), without channel binding.
+// SASL SCRAM-SHA-1 / SCRAM-SHA-256 server side (RFC 5802, RFC 7677), with -PLUS channel binding
+// of type tls-exporter (RFC 9266).
 
 #include <functional>
 #include <optional>
@@ -49,6 +50,12 @@ class ScramServer {
   /// a random per-process secret). nonce overrides the server nonce part (tests); empty = random.
   ScramServer(crypto::Hash h, Lookup lookup, std::string nonce = {}, FakeLookup fake = {});
 
+  /// Channel binding (RFC 5802 §6, RFC 9266), set before first(). plus: the client chose a
+  /// -PLUS mechanism, so its GS2 flag must be "p=tls-exporter" and c= must carry exporter (the
+  /// 32 bytes of this connection's tls-exporter). A "y" flag is accepted even while -PLUS is
+  /// offered: clients knowing only tls-unique send it (see scram.cpp).
+  void set_channel_binding(bool plus, std::string exporter);
+
   /// Step 1: client-first-message → server-first-message.
   Result<std::string> first(std::string_view client_first);
   /// Step 2: client-final-message → server-final-message ("v=...") when the proof is right.
@@ -61,6 +68,8 @@ class ScramServer {
   Lookup lookup_;
   FakeLookup fake_;
   bool known_ = false;
+  bool plus_ = false;
+  std::string exporter_;
   std::string snonce_, user_, gs2_, client_first_bare_, server_first_, nonce_;
   std::optional<ScramCredential> cred_;
   int step_ = 0;

@@ -71,6 +71,15 @@ class Connection final : public Transport, public std::enable_shared_from_this<C
     });
   }
   std::size_t pending_bytes() const override { return out_.size() - out_off_; }
+  std::string tls_exporter() override {
+    // RFC 9266: tls-exporter only with TLS 1.3 (TLS 1.2 without EMS would be unsafe).
+    SSL* ssl = sock_.native();
+    if (!ssl || !sock_.secure() || SSL_version(ssl) != TLS1_3_VERSION) return {};
+    static constexpr char kLabel[] = "EXPORTER-Channel-Binding";
+    unsigned char out[32];
+    if (SSL_export_keying_material(ssl, out, sizeof out, kLabel, sizeof kLabel - 1, nullptr, 0, 0) != 1) return {};
+    return std::string(reinterpret_cast<const char*>(out), sizeof out);
+  }
 
   /// Called about once a second by the Server: handshake deadline and the session's timers.
   void tick(Clock::time_point now);
