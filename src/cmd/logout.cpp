@@ -32,11 +32,9 @@ struct LogoutResult {
 
 nlohmann::json token_json(const xmpp::StoredToken& t) {
   // Never the token itself.
-  return {{"account", t.account},
-          {"server", t.server},
-          {"mechanism", t.token.mechanism},
-          {"expiry", t.token.expiry.empty() ? nlohmann::json(nullptr) : nlohmann::json(t.token.expiry)},
-          {"expired", t.expired}};
+  nlohmann::json j{{"account", t.account}, {"server", t.server}, {"mechanism", t.token.mechanism}, {"expired", t.expired}};
+  if (!t.token.expiry.empty()) j["expiry"] = t.token.expiry;  // absent when the server gave none
+  return j;
 }
 
 const FieldTable<LogoutResult> kLogoutFields = {
