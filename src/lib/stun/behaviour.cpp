@@ -2,15 +2,21 @@
 #include "stun/behaviour.hpp"
 
 #include <algorithm>
-#include <cstring>
+#include <array>
 #include <cctype>
+#include <cstring>
+#include <deque>
 #include <memory>
 #include <set>
 
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/io_context.hpp>
+#include <asio/ip/udp.hpp>
+#include <asio/redirect_error.hpp>
+#include <asio/steady_timer.hpp>
 #include <asio/this_coro.hpp>
+#include <asio/use_awaitable.hpp>
 
 #include "stun/async.hpp"
 
@@ -28,6 +34,143 @@ struct Dest {
   std::string label;
   Address address;
 };
+
+using Bytes = std::vector<std::uint8_t>;
+
+// Several Binding transactions on one UDP socket at once (the mapping needs one local port):
+// one reader hands each datagram to the transaction whose ID it carries.
+class Demux : public std::enable_shared_from_this<Demux> {
+ public:
+  explicit Demux(std::shared_ptr<asio::ip::udp::socket> socket) : socket_(std::move(socket)) {}
+
+  struct Inbox {
+    explicit Inbox(const asio::any_io_executor& ex) : wake(ex) {}
+    std::deque<Bytes> datagrams;
+    asio::steady_timer wake;
+    std::set<TransactionId> ids;  // transactions sent through this transport
+  };
+
+  void start() { read(); }
+  // Stops the reader; the socket stays usable (and is not read by the demux any more).
+  void stop() {
+    stopped_ = true;
+    asio::error_code ec;
+    socket_->cancel(ec);
+  }
+
+  std::shared_ptr<Inbox> add_inbox() {
+    auto in = std::make_shared<Inbox>(socket_->get_executor());
+    inboxes_.push_back(in);
+    return in;
+  }
+  asio::ip::udp::socket& socket() { return *socket_; }
+
+ private:
+  void read() {
+    if (stopped_) return;
+    auto self = shared_from_this();
+    socket_->async_receive_from(asio::buffer(buf_), from_, [self](asio::error_code ec, std::size_t n) {
+      if (self->stopped_) return;
+      // ICMP errors reported on the socket do not end the reading; anything else does (the
+      // transactions then end by their own timeouts).
+      if (ec && ec != asio::error::connection_refused && ec != asio::error::host_unreachable &&
+          ec != asio::error::network_unreachable)
+        return;
+      if (!ec && n >= 20) {
+        TransactionId tid;
+        std::memcpy(tid.data(), self->buf_.data() + 8, tid.size());
+        for (auto& in : self->inboxes_)
+          if (in->ids.count(tid)) {
+            if (in->datagrams.size() < 16) in->datagrams.emplace_back(self->buf_.begin(), self->buf_.begin() + n);
+            in->wake.cancel();
+            break;
+          }
+      }
+      self->read();  // ICMP errors and strays: keep reading until stopped
+    });
+  }
+
+  std::shared_ptr<asio::ip::udp::socket> socket_;
+  std::array<std::uint8_t, 2048> buf_{};
+  asio::ip::udp::endpoint from_;
+  std::vector<std::shared_ptr<Inbox>> inboxes_;
+  bool stopped_ = false;
+};
+
+class DemuxTransport final : public AsyncTransport {
+ public:
+  DemuxTransport(std::shared_ptr<Demux> demux, Address peer)
+      : demux_(std::move(demux)), inbox_(demux_->add_inbox()), peer_(peer) {}
+  bool reliable() const override { return false; }
+  std::string peer() const override { return peer_.to_string(); }
+
+  asio::awaitable<Result<void>> send(std::span<const std::uint8_t> m) override {
+    if (m.size() >= 20) {
+      TransactionId tid;
+      std::memcpy(tid.data(), m.data() + 8, tid.size());
+      inbox_->ids.insert(tid);
+    }
+    sockaddr_storage ss{};
+    auto len = peer_.to_sockaddr(ss);
+    asio::ip::udp::endpoint ep;
+    std::memcpy(ep.data(), &ss, len);
+    ep.resize(len);
+    asio::error_code ec;
+    demux_->socket().send_to(asio::buffer(m.data(), m.size()), ep, 0, ec);
+    if (ec) co_return fail(Category::Connect, "sending to " + peer() + ": " + ec.message());
+    co_return Result<void>{};
+  }
+
+  asio::awaitable<Result<std::optional<Bytes>>> receive(milliseconds timeout) override {
+    if (inbox_->datagrams.empty()) {
+      inbox_->wake.expires_after(timeout);
+      asio::error_code ec;
+      co_await inbox_->wake.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    }
+    if (inbox_->datagrams.empty()) co_return std::optional<Bytes>{};
+    Bytes b = std::move(inbox_->datagrams.front());
+    inbox_->datagrams.pop_front();
+    co_return std::optional<Bytes>(std::move(b));
+  }
+
+ private:
+  std::shared_ptr<Demux> demux_;
+  std::shared_ptr<Demux::Inbox> inbox_;
+  Address peer_;
+};
+
+// Runs co_binding towards every destination at once from socket; results in order.
+asio::awaitable<std::vector<Result<BindingResult>>> bind_all(std::shared_ptr<asio::ip::udp::socket> socket,
+                                                             const std::vector<Dest>& dests, const ClientOptions& c) {
+  auto ex = co_await asio::this_coro::executor;
+  auto demux = std::make_shared<Demux>(socket);
+  std::vector<std::unique_ptr<AsyncTransport>> transports;
+  for (const auto& d : dests) transports.push_back(std::make_unique<DemuxTransport>(demux, d.address));
+  std::vector<Result<BindingResult>> results(dests.size(), fail(Category::Internal, "not asked"));
+  std::size_t left = dests.size();
+  asio::steady_timer all_done(ex, asio::steady_timer::time_point::max());
+  demux->start();
+  for (std::size_t i = 0; i < dests.size(); ++i) {
+    asio::co_spawn(
+        ex,
+        [&, i]() -> asio::awaitable<void> {
+          try {
+            results[i] = co_await co_binding(*transports[i], c, std::nullopt);
+          } catch (const std::exception& e) {
+            results[i] = fail(Category::Internal, e.what());
+          }
+          if (--left == 0) all_done.cancel();
+        },
+        asio::detached);
+  }
+  // Each transaction ends by its own retransmission budget or the deadline.
+  while (left > 0) {
+    asio::error_code ec;
+    co_await all_done.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  }
+  demux->stop();
+  co_return results;
+}
 
 // A filtering test: does an answer come back when the server changes its source (RFC 5780
 // §4.4)? true: answered; false: no answer in the whole retransmission budget; nullopt: the
@@ -126,9 +269,11 @@ asio::awaitable<UdpBehaviour> co_discover(std::vector<ProbeTarget> targets, Beha
   out.local = Address::from_sockaddr(sock->local_endpoint(ec).data());
 
   std::optional<std::pair<Dest, Address>> alt;  // a server with an OTHER-ADDRESS, and that address
-  for (const auto& d : dests) {
-    auto t = shared_udp(sock, d.address);
-    auto b = co_await co_binding(*t, c, std::nullopt);
+  // Every listed server at once: a silent one must not hold the others back.
+  auto bound = co_await bind_all(sock, dests, c);
+  for (std::size_t i = 0; i < dests.size(); ++i) {
+    const auto& d = dests[i];
+    auto& b = bound[i];
     if (!b) {
       out.failures.push_back(d.label + ": " + b.error().message);
       continue;
@@ -149,18 +294,21 @@ asio::awaitable<UdpBehaviour> co_discover(std::vector<ProbeTarget> targets, Beha
   out.rfc5780_server = primary.label;
   Address a2p1 = alt->second;
   a2p1.port = primary.address.port;
+  std::vector<Dest> others;
   for (const auto& dest : {a2p1, alt->second}) {
     // A listed server may already be the other address: each destination is asked once.
-    if (std::any_of(out.observations.begin(), out.observations.end(),
-                    [&](const MappingObservation& m) { return m.destination == dest; }))
-      continue;
-    auto t = shared_udp(sock, dest);
-    auto b = co_await co_binding(*t, c, std::nullopt);
-    if (!b) {
-      out.failures.push_back(primary.label + " (other address " + dest.to_string() + "): " + b.error().message);
+    if (std::none_of(out.observations.begin(), out.observations.end(),
+                     [&](const MappingObservation& m) { return m.destination == dest; }))
+      others.push_back({primary.label, dest});
+  }
+  auto answers = co_await bind_all(sock, others, c);
+  for (std::size_t i = 0; i < others.size(); ++i) {
+    const auto& dest = others[i].address;
+    if (!answers[i]) {
+      out.failures.push_back(primary.label + " (other address " + dest.to_string() + "): " + answers[i].error().message);
       continue;
     }
-    out.observations.push_back({primary.label, dest, b->mapped});
+    out.observations.push_back({primary.label, dest, answers[i]->mapped});
   }
 
   // RFC 5780 §4.4 filtering tests, from a fresh socket that has talked only to the primary.

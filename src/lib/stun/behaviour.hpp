@@ -49,9 +49,10 @@ struct UdpBehaviour {
   std::optional<double> rtt_ms;       ///< of the first answer
 };
 
-/// Asks the UDP STUN servers among targets (each distinct host:port once, at most
-/// options.max_servers) from one local socket, one after the other, and runs the RFC 5780
-/// mapping and filtering tests against the first that reports an OTHER-ADDRESS. Runs on io;
+/// Asks the UDP STUN servers among targets (each distinct host:port, and each distinct resolved
+/// address, once; at most options.max_servers) from one local socket, all at once (replies are
+/// matched by transaction ID), and runs the RFC 5780 mapping tests (at once too) and filtering
+/// tests (one after the other) against the first that reports an OTHER-ADDRESS. Runs on io;
 /// done is called there. Never fails as a whole: see UdpBehaviour::failures.
 void async_discover_behaviour(asio::io_context& io, std::vector<ProbeTarget> targets, BehaviourOptions options,
                               Trace& trace, std::function<void(UdpBehaviour)> done);

@@ -54,6 +54,7 @@ class FakeServer {
   std::function<bool(std::uint32_t flags)> passes = [](std::uint32_t) { return true; };
   bool refuse_change = false;  ///< answer CHANGE-REQUEST with 420
   int bindings = 0;            ///< Binding requests received, all sockets
+  std::optional<std::chrono::steady_clock::time_point> first_request;
   int change_requests = 0;
 
  private:
@@ -84,6 +85,7 @@ class FakeServer {
     auto m = decode(bytes);
     if (!m || !m->is(Method::Binding, MessageClass::Request)) return;
     ++bindings;
+    if (!first_request) first_request = std::chrono::steady_clock::now();
     const Address here = from_ep(s.local_endpoint());
     const Address client = from_ep(from);
     std::uint32_t flags = m->u32_attribute(attr::ChangeRequest).value_or(0);
@@ -249,12 +251,18 @@ TEST_CASE("behaviour: each distinct server is asked once, whatever the list repe
   CHECK(a.bindings == 1);
 }
 
-TEST_CASE("behaviour: a silent server is a failure, the others still answer", "[stun][behaviour]") {
+TEST_CASE("behaviour: a silent server is a failure and does not hold back the others", "[stun][behaviour]") {
   asio::io_context io;
   FakeServer live(io, nat_with([](const Address& c, const Address&) { return c.port; }), false);
   // A bound socket that never answers.
   udp::socket silent(io, udp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
-  auto v = run(io, {target("127.0.0.1", silent.local_endpoint().port()), target("127.0.0.1", live.port())}, quick());
+  auto o = quick();
+  o.policy = RetransmitPolicy{100ms, 2, 8, 1s};  // the silent server costs 900 ms
+  const auto started = std::chrono::steady_clock::now();
+  auto v = run(io, {target("127.0.0.1", silent.local_endpoint().port()), target("127.0.0.1", live.port())}, o);
+  // Both are asked at once: the live server is not kept waiting behind the silent one.
+  REQUIRE(live.first_request);
+  CHECK(*live.first_request - started < 500ms);
   REQUIRE(v.failures.size() == 1);
   CHECK(v.failures.front().find(std::to_string(silent.local_endpoint().port())) != std::string::npos);
   REQUIRE(v.observations.size() == 1);
