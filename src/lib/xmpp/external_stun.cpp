@@ -80,8 +80,9 @@ Result<stun::UdpBehaviour> quick_external_via_stun(Session& session, const std::
   if (targets.empty()) return fail(Category::NotSupported, "the server announces no STUN server over UDP");
   stun::BehaviourOptions bo;
   bo.filtering = false;
-  // Short retransmissions: a silent server must not hold the others back past the budget.
-  bo.policy = stun::RetransmitPolicy{std::chrono::milliseconds(100), 2, 3, std::chrono::milliseconds(500)};
+  // The servers are asked at once; a silent one gives up after 700 ms (sends at 0, 100 and
+  // 300 ms), inside the budget.
+  bo.policy = stun::RetransmitPolicy{std::chrono::milliseconds(100), 3, 4, std::chrono::milliseconds(700)};
   bo.deadline = bound.at();
   out.progress(1, "asking " + std::to_string(targets.size()) + " announced STUN server(s) (at most " +
                       std::to_string(budget.count()) + " ms; --no-stun skips this)");
