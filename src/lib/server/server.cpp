@@ -24,6 +24,8 @@ namespace xnet::server {
 using asio::awaitable;
 using asio::use_awaitable;
 using asio::ip::tcp;
+using Socket = TlsSocket::Socket;
+using Acceptor = asio::basic_socket_acceptor<tcp, asio::io_context::executor_type>;
 
 std::string canonical_ip(const std::string& ip) {
   std::error_code ec;
@@ -54,7 +56,7 @@ char g_read_buf[16 * 1024];
 // short phases that need them (PROXY header, TLS handshakes) and end with them.
 class Connection final : public Transport, public std::enable_shared_from_this<Connection> {
  public:
-  Connection(Server::Impl& srv, tcp::socket sock, std::string ip, bool direct_tls, bool proxy);
+  Connection(Server::Impl& srv, Socket sock, std::string ip, bool direct_tls, bool proxy);
   ~Connection() override;
 
   void start();
@@ -64,12 +66,7 @@ class Connection final : public Transport, public std::enable_shared_from_this<C
     tls_requested_ = true;
   }
   void close() override;
-  void after(std::chrono::milliseconds delay, std::function<void()> fn) override {
-    auto t = std::make_shared<asio::steady_timer>(io_, delay);
-    t->async_wait([t, fn = std::move(fn), weak = weak_from_this()](std::error_code ec) {
-      if (!ec && !weak.expired()) fn();
-    });
-  }
+  void after(std::chrono::milliseconds delay, std::function<void()> fn) override;
   std::size_t pending_bytes() const override { return out_.size() - out_off_; }
   std::string tls_exporter() override {
     // RFC 9266: tls-exporter only with TLS 1.3 (TLS 1.2 without EMS would be unsafe).
@@ -98,12 +95,11 @@ class Connection final : public Transport, public std::enable_shared_from_this<C
   void finish_close();
 
   Server::Impl& srv_;
-  asio::any_io_executor io_;
   TlsSocket sock_;
   std::string ip_;  ///< the socket's peer address (counted per address at accept)
   bool direct_tls_, proxy_;
   bool tls_requested_ = false, handshaking_ = false, closing_ = false, closed_ = false, write_waiting_ = false,
-       ended_ = false;
+       ended_ = false, reading_ = false;
   std::string out_;
   std::size_t out_off_ = 0;
   Clock::time_point deadline_;  ///< handshake deadline; max() once the stream header came
@@ -117,7 +113,7 @@ struct Server::Impl {
   asio::ssl::context ctx{asio::ssl::context::tls_server};
   bool tls_loaded = false;
   struct Acc {
-    std::unique_ptr<tcp::acceptor> acceptor;
+    std::unique_ptr<Acceptor> acceptor;
     ListenerSpec spec;
   };
   std::vector<Acc> acceptors;
@@ -151,7 +147,7 @@ struct Server::Impl {
     count = 0;
   }
 
-  void refuse(tcp::socket& s, const ListenerSpec& spec, const std::string& limit, const std::string& ip) {
+  void refuse(Socket& s, const ListenerSpec& spec, const std::string& limit, const std::string& ip) {
     log_refusal(limit, ip);
     std::error_code ec;
     if (!spec.direct_tls && !spec.proxy_protocol) {
@@ -165,10 +161,10 @@ struct Server::Impl {
     s.close(ec);
   }
 
-  awaitable<void> accept_loop(tcp::acceptor& a, ListenerSpec spec) {
+  awaitable<void> accept_loop(Acceptor& a, ListenerSpec spec) {
     std::error_code ec;
     while (!stopping) {
-      tcp::socket s = co_await a.async_accept(asio::redirect_error(use_awaitable, ec));
+      Socket s = co_await a.async_accept(asio::redirect_error(use_awaitable, ec));
       if (ec) {
         if (ec == asio::error::operation_aborted || stopping) co_return;
         hub.log().event("accept_error", {{"message", ec.message()}});
@@ -236,9 +232,8 @@ struct Server::Impl {
   }
 };
 
-Connection::Connection(Server::Impl& srv, tcp::socket sock, std::string ip, bool direct_tls, bool proxy)
+Connection::Connection(Server::Impl& srv, Socket sock, std::string ip, bool direct_tls, bool proxy)
     : srv_(srv),
-      io_(sock.get_executor()),
       sock_(std::move(sock)),
       ip_(std::move(ip)),
       direct_tls_(direct_tls),
@@ -256,8 +251,15 @@ Connection::~Connection() {
   }
 }
 
+void Connection::after(std::chrono::milliseconds delay, std::function<void()> fn) {
+  auto t = std::make_shared<asio::steady_timer>(srv_.io, delay);
+  t->async_wait([t, fn = std::move(fn), weak = weak_from_this()](std::error_code ec) {
+    if (!ec && !weak.expired()) fn();
+  });
+}
+
 void Connection::start() {
-  asio::co_spawn(io_, [self = shared_from_this()] { return self->run(); }, asio::detached);
+  asio::co_spawn(srv_.io, [self = shared_from_this()] { return self->run(); }, asio::detached);
 }
 
 void Connection::hard_close() {
@@ -282,7 +284,9 @@ void Connection::write(std::string data) {
   if (closed_ || closing_) return;
   if (out_.empty()) out_ = std::move(data);
   else out_ += data;
-  if (!handshaking_ && !write_waiting_) flush();
+  // While a read is being handled, replies pile up and leave together afterwards: one TLS
+  // record and one send instead of one per stanza (a login answers several at once).
+  if (!handshaking_ && !write_waiting_ && !reading_) flush();
 }
 
 // Writes what the socket takes now; when it is full, waits for writability once.
@@ -385,25 +389,25 @@ void Connection::wait_readable() {
 // then waits for the next readiness; STARTTLS leaves to its coroutine.
 void Connection::on_readable(std::error_code ec) {
   if (ec || closed_) return end();
+  auto r = TlsSocket::Io::WouldBlock;
+  reading_ = true;
   while (!closed_ && !tls_requested_) {
     std::size_t n = 0;
-    auto r = sock_.read_some(g_read_buf, sizeof g_read_buf, n);
-    if (r == TlsSocket::Io::Done) {
-      session_->on_data(std::string_view(g_read_buf, n));
-      continue;
-    }
-    if (r == TlsSocket::Io::WantWrite) {
-      sock_.socket().async_wait(tcp::socket::wait_write,
-                                [self = shared_from_this()](std::error_code e) { self->on_readable(e); });
-      return;
-    }
-    if (r == TlsSocket::Io::Closed) return end();
-    break;  // WouldBlock
+    r = sock_.read_some(g_read_buf, sizeof g_read_buf, n);
+    if (r != TlsSocket::Io::Done) break;
+    session_->on_data(std::string_view(g_read_buf, n));
   }
-  if (closed_) return end();
+  reading_ = false;
+  if (!closed_ && !handshaking_ && !write_waiting_ && pending_bytes() > 0) flush();
+  if (closed_ || r == TlsSocket::Io::Closed) return end();
+  if (r == TlsSocket::Io::WantWrite) {
+    sock_.socket().async_wait(tcp::socket::wait_write,
+                              [self = shared_from_this()](std::error_code e) { self->on_readable(e); });
+    return;
+  }
   if (tls_requested_) {
     tls_requested_ = false;
-    asio::co_spawn(io_, [self = shared_from_this()] { return self->starttls(); }, asio::detached);
+    asio::co_spawn(srv_.io, [self = shared_from_this()] { return self->starttls(); }, asio::detached);
     return;
   }
   wait_readable();
@@ -508,7 +512,7 @@ Result<std::vector<BoundListener>> Server::listen(const std::vector<ListenerSpec
       if (ec) return fail(Category::Config, "not an IP address: " + spec.address, "use --listen 127.0.0.1 or ::1");
       int& shared = shared_port[spec.direct_tls ? 1 : 0];
       int port = spec.port != 0 ? spec.port : (shared >= 0 ? shared : 0);
-      auto acc = std::make_unique<tcp::acceptor>(impl_->io);
+      auto acc = std::make_unique<Acceptor>(impl_->io);
       tcp::endpoint ep(addr, static_cast<unsigned short>(port));
       acc->open(ep.protocol(), ec);
       if (!ec) acc->set_option(tcp::acceptor::reuse_address(true), ec);
@@ -536,7 +540,7 @@ Result<std::vector<BoundListener>> Server::listen(const std::vector<ListenerSpec
 void Server::start(std::function<void()> on_hup) {
   impl_->on_hup = std::move(on_hup);
   for (auto& a : impl_->acceptors) {
-    tcp::acceptor& acc = *a.acceptor;
+    Acceptor& acc = *a.acceptor;
     asio::co_spawn(impl_->io, impl_->accept_loop(acc, a.spec), asio::detached);
   }
   impl_->wait_signal(*this);

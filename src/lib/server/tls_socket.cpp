@@ -14,7 +14,7 @@ namespace xnet::server {
 
 using asio::ip::tcp;
 
-TlsSocket::TlsSocket(tcp::socket sock) : sock_(std::move(sock)) {
+TlsSocket::TlsSocket(Socket sock) : sock_(std::move(sock)) {
   std::error_code ec;
   sock_.non_blocking(true, ec);
 }

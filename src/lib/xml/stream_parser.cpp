@@ -328,6 +328,7 @@ bool StreamParser::hibernate() {
   XML_ParserFree(m.parser);
   m.parser = nullptr;
   std::vector<Element>().swap(m.stack);
+  m.scopes.shrink_to_fit();  // deeper stanzas grew it; a dormant stream keeps the root's scope only
   return true;
 }
 
