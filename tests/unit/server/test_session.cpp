@@ -453,3 +453,48 @@ TEST_CASE("a quiet bound stream hibernates its XML parser and wakes up for the n
   CHECK_THAT(r, Contains("</stream:stream>"));
   CHECK_THAT(r, !Contains("stream:error"));
 }
+
+namespace {
+struct RecordingLog final : EventLog {
+  std::vector<std::pair<std::string, nlohmann::json>> events;
+  void event(std::string_view name, const nlohmann::json& fields) override { events.emplace_back(name, fields); }
+};
+}  // namespace
+
+TEST_CASE("reload: the log line counts accounts, and only sessions that asked get XEP-0215 pushes", "[session][reload]") {
+  RecordingLog log;
+  xnet::NullTrace trace;
+  Hub hub(World::defaults(), World::accounts(), log, trace);
+  Client a(hub), b(hub);
+  auto ja = a.login_anonymous();
+  b.login_anonymous();
+  CHECK_THAT(a.feed("<iq type='get' id='l'><services xmlns='urn:xmpp:extdisco:2' type='stun'/></iq>"),
+             Contains("host='stun.example.org'"));
+  CHECK_THAT(b.feed("<iq type='get' id='l'><services xmlns='urn:xmpp:extdisco:2'/></iq>"),  // untyped: no push
+             Contains("host='stun.example.org'"));
+  auto next = World::defaults().external_services;
+  next[0].host = "stun2.example.org";
+  Accounts two = World::accounts();
+  REQUIRE(two.set("bob", "secret", 64));
+  log.events.clear();
+  hub.reload(two, false, next);
+  REQUIRE(log.events.size() == 1);
+  CHECK(log.events[0].first == "reload");
+  CHECK(log.events[0].second.at("accounts") == 2);
+  CHECK(log.events[0].second.at("anonymous") == false);
+  CHECK(log.events[0].second.at("external_services") == 2);
+  CHECK(log.events[0].second.at("pushes") == 1);
+  auto push = a.t.take();
+  CHECK_THAT(push, Contains("type='set'"));
+  CHECK_THAT(push, Contains("to='" + ja + "'"));
+  CHECK_THAT(push, Contains("action='add' type='stun' host='stun2.example.org'"));
+  CHECK(b.t.take().empty());
+  CHECK(hub.external_services()[0].host == "stun2.example.org");
+  // A session that is gone gets nothing (and is not tried).
+  a.s.on_disconnect();
+  next[0].host = "stun3.example.org";
+  log.events.clear();
+  hub.reload(std::nullopt, false, next);
+  CHECK(log.events.at(0).second.at("pushes") == 0);
+  CHECK(log.events.at(0).second.at("accounts") == 2);  // nullopt keeps the accounts
+}
