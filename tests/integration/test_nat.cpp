@@ -121,12 +121,14 @@ class NatLab {
   std::string router(std::size_t i) const { return p_ + "r" + std::to_string(i); }
   std::string internet() const { return p_ + "s"; }
 
-  /// `xnet --json whoami --stun` run in the client namespace.
-  RunResult whoami() {
-    return xnet::test::run({"ip", "netns", "exec", client(), xnet::test::xnet_binary(), "--json", "whoami", "--stun",
-                            "--jid", "localhost", "--server", serve_ip_ + ":5222", "--ca-file",
-                            (dir_.path() / "state" / "cert.pem").string(), "--timeout", "20"},
-                           {{"XDG_CONFIG_HOME", dir_.path().string()}}, std::nullopt, 60s);
+  /// `xnet --json whoami --stun` run in the client namespace (plain whoami when stun is false:
+  /// the automatic check).
+  RunResult whoami(bool stun = true) {
+    std::vector<std::string> args{"ip", "netns", "exec", client(), xnet::test::xnet_binary(), "--json", "whoami"};
+    if (stun) args.push_back("--stun");
+    args.insert(args.end(), {"--jid", "localhost", "--server", serve_ip_ + ":5222", "--ca-file",
+                             (dir_.path() / "state" / "cert.pem").string(), "--timeout", "20"});
+    return xnet::test::run(args, {{"XDG_CONFIG_HOME", dir_.path().string()}}, std::nullopt, 60s);
   }
 
  private:
@@ -252,6 +254,18 @@ TEST_CASE("whoami behind a port-preserving NAT (masquerade): endpoint-independen
   CHECK(has_note(j, "see the same address 203.0.113.100"));
   CHECK_FALSE(has_note(j, "proxy for TCP"));
   CHECK(j["nat_meaning"].get<std::string>().find("hole punching") != std::string::npos);
+
+  // Plain whoami: the same mapping from the automatic check, filtering left to --stun.
+  auto plain = lab.whoami(false);
+  INFO(plain.err);
+  REQUIRE(plain.exit_code == 0);
+  auto p = plain.json();
+  CHECK(p["mapping"] == "endpoint-independent");
+  CHECK(p["filtering"] == "unknown");
+  CHECK(p["stun"]["rfc5780_server"] == "203.0.113.1:3478");
+  CHECK(p["stun"]["filter_change_ip_port_answered"].is_null());
+  CHECK(p["stun"]["filtering_note"].get<std::string>().find("whoami --stun runs them") != std::string::npos);
+  CHECK(p["udp_port_preserved"] == true);
 }
 
 TEST_CASE("whoami behind a random-port NAT (masquerade random): dependent mapping", "[integration][nat]") {

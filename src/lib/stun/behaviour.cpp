@@ -312,7 +312,7 @@ asio::awaitable<UdpBehaviour> co_discover(std::vector<ProbeTarget> targets, Beha
   }
 
   // RFC 5780 §4.4 filtering tests, from a fresh socket that has talked only to the primary.
-  out.filtering_note = "the RFC 5780 filtering tests were not run";
+  out.filtering_note = kFilteringNotRun;
   if (!o.filtering) co_return out;
   out.filtering_note = "the RFC 5780 filtering tests gave no verdict (refused, or cut short by the time bound)";
   auto fsock = open_socket();

@@ -35,6 +35,9 @@ struct BehaviourOptions {
   std::optional<std::chrono::steady_clock::time_point> deadline;
 };
 
+/// UdpBehaviour::filtering_note when BehaviourOptions::filtering was off.
+inline constexpr const char* kFilteringNotRun = "the RFC 5780 filtering tests were not run";
+
 /// What discover_behaviour() saw.
 struct UdpBehaviour {
   std::optional<Address> local;                 ///< the mapping socket's local address

@@ -86,7 +86,10 @@ Result<stun::UdpBehaviour> quick_external_via_stun(Session& session, const std::
   bo.deadline = bound.at();
   out.progress(1, "asking " + std::to_string(targets.size()) + " announced STUN server(s) (at most " +
                       std::to_string(budget.count()) + " ms; --no-stun skips this)");
-  return run_discovery(session, targets, bo, bound, out);
+  auto seen = run_discovery(session, targets, bo, bound, out);
+  if (seen && !seen->rfc5780_server.empty() && seen->filtering_note == stun::kFilteringNotRun)
+    seen->filtering_note += " (whoami --stun runs them)";
+  return seen;
 }
 
 }  // namespace xnet::xmpp
