@@ -100,10 +100,6 @@ Result<void> Output::finalize() {
   return {};
 }
 
-std::ostream& Output::text_stream() { return std::cout; }
-
-void Output::flush_stdout() { std::cout.flush(); }
-
 void Output::capture(std::string_view command, std::string_view line) {
   static const char* dir = std::getenv("XNET_TEST_JSON_DIR");
   if (!dir || !*dir) return;
@@ -116,20 +112,31 @@ void Output::capture(std::string_view command, std::string_view line) {
   }
 }
 
-void Output::write_json(const nlohmann::json& j) {
-  std::lock_guard lock(mu_);
+void Output::write_json(const nlohmann::json& j, Channel channel) {
   // Invalid UTF-8 from the network must never produce invalid JSON.
   std::string s = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-  std::cout << s << '\n';
-  std::cout.flush();
-  capture(command_, s);
+  std::lock_guard lock(mu_);
+  std::ostream& os = channel == Channel::Data ? std::cout : std::cerr;
+  os << s << '\n';
+  os.flush();
+  if (channel == Channel::Data) capture(command_, s);
 }
 
-void Output::write_line(std::string_view line) {
+void Output::write_text(std::string_view text, Channel channel) {
   std::lock_guard lock(mu_);
-  std::cout << line << '\n';
-  std::cout.flush();
-  if (g_.json) capture(command_, line);
+  std::ostream& os = channel == Channel::Data ? std::cout : std::cerr;
+  os << text;
+  os.flush();
+}
+
+void Output::text_progress(int level, std::string_view message) {
+  if (!g_.json) progress(level, message);
+}
+
+void Output::fail_after_result(const Error& e) {
+  if (!g_.json) throw e;
+  warning(e.message.empty() ? std::string(category_label(e.category)) : e.message);
+  throw ExitStatus{exit_code(e.category)};
 }
 
 void Output::error(const Error& e, std::string_view command) {
@@ -304,6 +311,15 @@ Result<xmpp::ConnectConfig> resolve_connection(const ConnectionOptions& o, Outpu
 }
 
 double round_ms(double ms) { return std::round(ms * 10.0) / 10.0; }
+
+std::string format_ms(double ms) {
+  char buf[48];
+  if (ms >= 10000)
+    std::snprintf(buf, sizeof buf, "%.1f s", std::round(ms / 100.0) / 10.0);
+  else
+    std::snprintf(buf, sizeof buf, "%.1f ms", round_ms(ms));
+  return buf;
+}
 
 double round_ms(std::chrono::nanoseconds d) { return round_ms(std::chrono::duration<double, std::milli>(d).count()); }
 

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <iosfwd>
 #include <mutex>
+#include <sstream>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -59,24 +60,33 @@ class Output final : public Trace {
   const Style& style() const { return style_; }
   const GlobalOptions& globals() const { return g_; }
 
-  /// Print a one-shot result: `to_json(json&, const T&)` under --json, else
-  /// `print_text(std::ostream&, const T&, const Style&)` (both found by ADL).
+  /// Print a result or one event of a stream: `to_json(json&, const T&)` under --json (one
+  /// JSON document or line), else `print_text(std::ostream&, const T&, const Style&)` (both
+  /// found by ADL). Channel::Log writes to stderr instead (serve's log, the events of `pass
+  /// listen` when stdout is the relayed connection) and nothing under -q.
+  enum class Channel { Data, Log };
   template <class T>
-  void emit(const T& value) {
+  void emit(const T& value, Channel channel = Channel::Data) {
+    if (channel == Channel::Log && g_.quiet) return;
     if (g_.json) {
       nlohmann::json j = value;
-      write_json(j);
+      write_json(j, channel);
     } else {
-      std::lock_guard lock(mu_);
-      print_text(text_stream(), value, style_);
-      flush_stdout();
+      std::ostringstream os;
+      print_text(os, value, channel == Channel::Data ? style_ : Style{});
+      write_text(os.str(), channel);
     }
   }
 
-  /// Print one JSON document (or one JSON line for streams) on stdout and flush.
-  void write_json(const nlohmann::json& j);
-  /// Print a text line on stdout and flush (streaming commands in text mode).
-  void write_line(std::string_view line);
+  /// Progress for people only: shown in text mode (at verbosity level), never under --json,
+  /// where the printed result carries the same fact.
+  void text_progress(int level, std::string_view message);
+
+  /// A result with a failure inside it has been printed: under --json the result carries the
+  /// error object, so only the exit status is left (a warning names the failure on stderr);
+  /// in text mode the failure is reported as any other.
+  [[noreturn]] void fail_after_result(const Error& e);
+
   /// Report a failure: "xnet VERB: category: message" (+ hint) on stderr, and under --json
   /// an {"error":{...}} object on stdout.
   void error(const Error& e, std::string_view command);
@@ -90,8 +100,11 @@ class Output final : public Trace {
   void warning(std::string_view message) override;
 
  private:
-  std::ostream& text_stream();
-  void flush_stdout();
+  /// Write one JSON document (one line) to the channel and flush; stdout lines are also
+  /// captured for the schema test.
+  void write_json(const nlohmann::json& j, Channel channel);
+  /// Write rendered text (lines ending in '\n') to the channel and flush.
+  void write_text(std::string_view text, Channel channel);
   // Test-only: with XNET_TEST_JSON_DIR set, every stdout line under --json is also appended to
   // DIR/xnet-PID.jsonl with the command path, for scripts/check-json-schema.py. Holds mu_.
   void capture(std::string_view command, std::string_view line);
@@ -108,6 +121,8 @@ class Output final : public Trace {
 double round_ms(std::chrono::nanoseconds d);
 /// The same for a value already in milliseconds.
 double round_ms(double ms);
+/// The text form of a duration: "15.1 ms" (rounded as round_ms), "12.3 s" from 10 s on.
+std::string format_ms(double ms);
 
 /// Thrown by a command whose result is already printed but whose exit status is not 0 (e.g. a
 /// probe that found failures under --json); main returns code without printing anything.

@@ -8,6 +8,7 @@
 #include <array>
 #include <functional>
 #include <ostream>
+#include <sstream>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -35,13 +36,22 @@ struct Field {
 template <class T>
 using FieldTable = std::vector<Field<T>>;
 
+/// What get returns for a field that does not apply to this value (e.g. `expires` on a PASS
+/// `closed` event): left out of both forms, whatever keep_null says.
+inline nlohmann::json absent() { return nlohmann::json(nlohmann::json::value_t::discarded); }
+
+/// Whether a field's value is printed at all (not absent, and not null unless keep_null).
+inline bool present(const nlohmann::json& v, bool keep_null) {
+  return !v.is_discarded() && (keep_null || !v.is_null());
+}
+
 /// The JSON object of value: every field of table, in order.
 template <class T>
 nlohmann::json fields_json(const FieldTable<T>& table, const T& value) {
   nlohmann::json j = nlohmann::json::object();
   for (const auto& f : table) {
     nlohmann::json v = f.get(value);
-    if (v.is_null() && !f.keep_null) continue;
+    if (!present(v, f.keep_null)) continue;
     j[std::string(f.key)] = std::move(v);
   }
   return j;
@@ -62,10 +72,38 @@ void fields_text(std::ostream& os, const FieldTable<T>& table, const T& value, c
   std::size_t width = 0;
   for (const auto& f : table) width = std::max(width, f.label.size());
   for (const auto& f : table) {
-    if (f.label.empty() || f.get(value).is_null()) continue;
+    if (f.label.empty()) continue;
+    if (auto v = f.get(value); v.is_discarded() || v.is_null()) continue;
     os << style.bold() << f.label << style.reset() << std::string(width - f.label.size() + 2, ' ')
        << field_text(f, value) << '\n';
   }
+}
+
+/// One line of a stream event: each present field's text (its text function, else "label
+/// value", else the value), in table order, separated by spaces; empty texts are skipped (the
+/// field is shown by another one's text, e.g. `ip` inside `endpoint`).
+template <class T>
+std::string fields_line(const FieldTable<T>& table, const T& value) {
+  std::string line;
+  for (const auto& f : table) {
+    nlohmann::json v = f.get(value);
+    if (v.is_discarded() || v.is_null()) continue;
+    std::string t = field_text(f, value);
+    if (!f.text && !f.label.empty()) t = std::string(f.label) + " " + t;
+    if (t.empty()) continue;
+    line += (line.empty() ? "" : " ") + t;
+  }
+  return line;
+}
+
+/// With -v in text mode, the labelled fields as progress lines "prefix: label  value" on
+/// stderr (the text result itself is a sentence for people).
+template <class T>
+void progress_fields(Output& out, std::string_view prefix, const FieldTable<T>& table, const T& value) {
+  std::ostringstream fields;
+  fields_text(fields, table, value, Style{});
+  std::istringstream lines(fields.str());
+  for (std::string line; std::getline(lines, line);) out.text_progress(1, std::string(prefix) + ": " + line);
 }
 
 /// The names of an enum's values, declared once next to the enum's renderer:

@@ -78,29 +78,35 @@ const FieldTable<AnnounceEvent> kAnnouncedFields = {
     {"event", "", [](const AnnounceEvent& a) { return nlohmann::json(kAnnounceEventNames(a.kind)); }},
     {"name", "", [](const AnnounceEvent& a) { return nlohmann::json(a.name); }},
     {"port", "on TCP port", [](const AnnounceEvent& a) { return nlohmann::json(a.port); }},
-    {"txt", "", [](const AnnounceEvent& a) { return txt_json(a.txt); }, [](const AnnounceEvent& a) { return txt_text(a.txt); }},
+    {"txt", "", [](const AnnounceEvent& a) { return txt_json(a.txt); },
+     [](const AnnounceEvent& a) {
+       auto t = txt_text(a.txt);
+       return t.empty() ? t : "(" + t + ")";
+     }},
 };
 
-void emit_announced(Output& out, const AnnounceEvent& a) {
-  if (out.json()) {
-    out.write_json(fields_json(kAnnouncedFields, a));
-    return;
-  }
-  std::string line = std::string(kAnnounceEventNames(a.kind)) + " " + a.name;
-  if (a.kind == AnnounceKind::Announced) line += " on TCP port " + std::to_string(a.port);
-  if (auto t = txt_text(a.txt); !t.empty()) line += " (" + t + ")";
-  out.write_line(line);
-}
+struct Announced {
+  const AnnounceEvent& e;
+};
+void to_json(nlohmann::json& j, const Announced& a) { j = fields_json(kAnnouncedFields, a.e); }
+void print_text(std::ostream& os, const Announced& a, const Style&) { os << fields_line(kAnnouncedFields, a.e) << '\n'; }
+
+// A message received by `lan announce`, and a browse event: rendered by the mdns module.
+struct LanMessage {
+  const mdns::ServerEvent& e;
+};
+void to_json(nlohmann::json& j, const LanMessage& m) { j = mdns::message_json(m.e); }
+void print_text(std::ostream& os, const LanMessage& m, const Style&) { os << mdns::message_text(m.e) << '\n'; }
+struct LanPeerEvent {
+  const PeerEvent& e;
+};
+void to_json(nlohmann::json& j, const LanPeerEvent& p) { j = mdns::peer_event_json(p.e); }
+void print_text(std::ostream& os, const LanPeerEvent& p, const Style&) { os << mdns::peer_event_text(p.e) << '\n'; }
 
 void report_server_event(Output& out, const mdns::ServerEvent& e) {
   using K = mdns::ServerEvent::Kind;
   switch (e.kind) {
-    case K::Message:
-      if (out.json())
-        out.write_json(mdns::message_json(e));
-      else
-        out.write_line(mdns::message_text(e));
-      break;
+    case K::Message: out.emit(LanMessage{e}); break;
     case K::Opened: {
       const auto& h = e.stream.header;
       out.progress(1, "lan: stream from " + e.peer_address + " opened (" +
@@ -138,7 +144,7 @@ void run_announce(const AnnounceOptions& o, Output& out) {
   req.control_fd = STDIN_FILENO;
   req.wake_fd = interrupt_fd();
   mdns::AnnounceHooks hooks;
-  hooks.on_announce = [&out](const AnnounceEvent& e) { emit_announced(out, e); };
+  hooks.on_announce = [&out](const AnnounceEvent& e) { out.emit(Announced{e}); };
   hooks.on_stream = [&out](const mdns::ServerEvent& e) { report_server_event(out, e); };
   hooks.on_warning = [&out](const Error& e) { out.warning(e.message); };
   hooks.stop = [] { return interrupted(); };
@@ -172,11 +178,7 @@ const FieldTable<PeerList> kPeerListFields = {
      }},
     {"count", "peers", [](const PeerList& l) { return nlohmann::json(l.peers.size()); }},
     {"elapsed_ms", "elapsed", [](const PeerList& l) { return nlohmann::json(l.elapsed_ms); },
-     [](const PeerList& l) {
-       std::ostringstream o;
-       o << l.elapsed_ms << " ms";
-       return o.str();
-     }},
+     [](const PeerList& l) { return format_ms(l.elapsed_ms); }},
     {"complete", "complete", [](const PeerList& l) { return nlohmann::json(l.complete); }},
 };
 
@@ -197,12 +199,7 @@ void run_browse(const BrowseOptions& o, Output& out) {
   req.exclude_own = o.exclude_own;
   req.self = o.self.empty() ? own_default_name() : o.self;
   req.wait_for = o.wait_for;
-  auto on_event = [&out](const PeerEvent& pe) {
-    if (out.json())
-      out.write_json(mdns::peer_event_json(pe));
-    else
-      out.write_line(mdns::peer_event_text(pe));
-  };
+  auto on_event = [&out](const PeerEvent& pe) { out.emit(LanPeerEvent{pe}); };
   auto res = unwrap(mdns::browse_peers(*backend, req, on_event, [] { return interrupted(); }, out));
   if (o.watch) return;
   if (res.end == mdns::BrowseEnd::Interrupted && !o.wait_for.empty()) throw Error(Category::Interrupted, "");
@@ -210,13 +207,8 @@ void run_browse(const BrowseOptions& o, Output& out) {
   list.peers = std::move(res.peers);
   list.complete = res.complete;
   list.elapsed_ms = round_ms(res.elapsed);
-  if (list.peers.empty() && !out.json()) out.progress(0, "no peers found");
-  if (!out.json() && out.verbosity() >= 1) {
-    std::ostringstream fields;
-    fields_text(fields, kPeerListFields, list, Style{});
-    std::istringstream lines(fields.str());
-    for (std::string line; std::getline(lines, line);) out.progress(1, "lan: " + line);
-  }
+  if (list.peers.empty()) out.text_progress(0, "no peers found");
+  progress_fields(out, "lan", kPeerListFields, list);
   out.emit(list);
 }
 
@@ -263,11 +255,7 @@ const FieldTable<SendResult> kSendFields = {
        return replies;
      }},
     {"elapsed_ms", "elapsed", [](const SendResult& r) { return nlohmann::json(round_ms(r.report.elapsed_ms)); },
-     [](const SendResult& r) {
-       std::ostringstream o;
-       o << round_ms(r.report.elapsed_ms) << " ms";
-       return o.str();
-     }},
+     [](const SendResult& r) { return format_ms(r.report.elapsed_ms); }},
 };
 
 void to_json(nlohmann::json& j, const SendResult& r) { j = fields_json(kSendFields, r); }
@@ -348,12 +336,7 @@ void run_send(const SendOptions& o, Output& out) {
   sc.peer_name = o.peer;
   sc.send_version = !o.legacy;
   SendResult result{unwrap(mdns::send_messages(svc, sc, msgs, deadline, out))};
-  if (!out.json() && out.verbosity() >= 1) {
-    std::ostringstream fields;
-    fields_text(fields, kSendFields, result, Style{});
-    std::istringstream lines(fields.str());
-    for (std::string line; std::getline(lines, line);) out.progress(1, "lan: " + line);
-  }
+  progress_fields(out, "lan", kSendFields, result);
   out.emit(result);
 }
 

@@ -71,17 +71,25 @@ int main(int argc, char** argv) {
     if (auto r = out.finalize(); !r) throw r.error();
   });
 
+  // `xnet version`, -V, --version: through Output, so the JSON form is captured and validated
+  // (schema/xnet-version.schema.json) like every other.
+  auto print_version = [&] {
+    globals.json = json_version;
+    out.set_command("xnet version");
+    out.emit(cmd::version_info());
+    return 0;
+  };
+
   install_interrupt_handlers();
   try {
     bool version = false;
     args = cmd::rewrite_help_and_version(app, args, version);
-    if (version) {
-      std::cout << cmd::version_text(json_version) << '\n';
-      return 0;
-    }
+    if (version) return print_version();
     std::vector<std::string> reversed(args.rbegin(), args.rend());  // CLI11 consumes from the back
     app.parse(reversed);
     return 0;
+  } catch (const CLI::CallForVersion&) {
+    return print_version();
   } catch (const CLI::Success& e) {
     return app.exit(e);  // --help, --version
   } catch (const CLI::ParseError& e) {

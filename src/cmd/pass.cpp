@@ -10,86 +10,95 @@
 
 #include <CLI/CLI.hpp>
 
-#include <asio/ip/address.hpp>
-
 #include "cmd/commands.hpp"
 #include "cmd/common.hpp"
-#include "cmd/pass.hpp"
+#include "cmd/fields.hpp"
+#include "cmd/render.hpp"
 #include "pass/client.hpp"
 #include "pass/service.hpp"
-#include "server/hub.hpp"
 #include "util/hostport.hpp"
 
 namespace xnet::cmd {
 namespace {
 
-nlohmann::json event_json(const pass::Event& e) {
-  nlohmann::json j{{"event", e.event}};
-  if (e.event == "listening" || e.event == "expired" || e.event == "listener_closed") {
-    j["ip"] = e.ip;
-    j["port"] = e.port;
-    j["endpoint"] = util::format_host_port(e.ip, e.port);
-  }
-  if (e.event == "listening") {
-    j["expires"] = e.expires ? nlohmann::json(*e.expires) : nlohmann::json(nullptr);
-    j["service"] = e.service;
-    if (e.reconnected) {
-      j["reconnected"] = true;
-      j["same_port"] = e.same_port;
-    }
-  }
-  if (e.event == "disconnected") {
-    j["ip"] = e.ip;
-    j["port"] = e.port;
-    j["retry_ms"] = e.retry_ms;
-  }
-  if (e.event == "refused") {
-    j["client_ip"] = e.client_ip;
-    j["client_port"] = e.client_port;
-    j["count"] = e.count;
-  }
-  if (e.id) {
-    j["id"] = e.id;
-    j["client_ip"] = e.client_ip;
-    j["client_port"] = e.client_port;
-  }
-  if (!e.reason.empty()) j["reason"] = e.reason;
-  if (e.event == "closed" && e.id) {
-    j["bytes_in"] = e.bytes_in;
-    j["bytes_out"] = e.bytes_out;
-    j["duration_ms"] = std::round(e.duration_ms * 10) / 10;
-  }
-  return j;
-}
+using pass::EventKind;
 
-std::string event_text(const pass::Event& e) {
-  std::ostringstream os;
-  if (e.event == "listening") {
-    os << util::format_host_port(e.ip, e.port);
-    return os.str();
-  }
-  if (e.event == "disconnected") {
-    os << "disconnected (" << e.reason << "); retrying in " << std::fixed << std::setprecision(1)
-       << static_cast<double>(e.retry_ms) / 1000 << " s";
-    return os.str();
-  }
-  if (e.event == "refused") {
-    os << "refused " << util::format_host_port(e.client_ip, e.client_port) << " (" << e.reason;
-    if (e.count > 1) os << ", " << e.count << " connections";
-    os << ")";
-    return os.str();
-  }
-  if (e.id) {
-    os << "#" << e.id << " " << e.event << " " << util::format_host_port(e.client_ip, e.client_port);
-    if (e.event == "closed" && e.reason.rfind("exit", 0) != 0 && e.reason.rfind("signal", 0) != 0)
-      os << " in " << e.bytes_in << " B, out " << e.bytes_out << " B";
-    if (!e.reason.empty() && e.reason != "eof") os << " (" << e.reason << ")";
-    return os.str();
-  }
-  os << e.event << " " << util::format_host_port(e.ip, e.port);
-  if (!e.reason.empty() && e.reason != e.event) os << " (" << e.reason << ")";
-  return os.str();
+bool listener_event(const pass::Event& e) {
+  return e.event == EventKind::Listening || e.event == EventKind::Expired || e.event == EventKind::ListenerClosed ||
+         e.event == EventKind::Disconnected;
 }
+bool client_event(const pass::Event& e) { return e.id != 0 || e.event == EventKind::Refused; }
+template <class V>
+nlohmann::json when(bool on, V v) {
+  return on ? nlohmann::json(std::move(v)) : absent();
+}
+std::string endpoint(const pass::Event& e) { return util::format_host_port(e.ip, e.port); }
+
+// One table per PASS event: the JSON line, and the text line in table order. The text of the
+// `listening` event is the endpoint alone (documented: scripts read it as the first line).
+const FieldTable<pass::Event> kPassEventFields = {
+    {"id", "", [](const pass::Event& e) { return when(e.id != 0, e.id); },
+     [](const pass::Event& e) { return "#" + std::to_string(e.id); }},
+    {"event", "", [](const pass::Event& e) { return nlohmann::json(pass::event_name(e.event)); },
+     [](const pass::Event& e) {
+       return e.event == EventKind::Listening ? std::string() : std::string(pass::event_name(e.event));
+     }},
+    {"endpoint", "", [](const pass::Event& e) { return when(listener_event(e), endpoint(e)); }},
+    {"ip", "", [](const pass::Event& e) { return when(listener_event(e), e.ip); },
+     [](const pass::Event&) { return std::string(); }},  // in endpoint
+    {"port", "", [](const pass::Event& e) { return when(listener_event(e), e.port); },
+     [](const pass::Event&) { return std::string(); }},  // in endpoint
+    {"client_ip", "", [](const pass::Event& e) { return when(client_event(e), e.client_ip); },
+     [](const pass::Event& e) { return util::format_host_port(e.client_ip, e.client_port); }},
+    {"client_port", "", [](const pass::Event& e) { return when(client_event(e), e.client_port); },
+     [](const pass::Event&) { return std::string(); }},  // in client_ip
+    {"expires", "expires in", [](const pass::Event& e) {
+       if (e.event != EventKind::Listening) return absent();
+       return e.expires ? nlohmann::json(*e.expires) : nlohmann::json(nullptr);
+     },
+     [](const pass::Event&) { return std::string(); },  // listening: the endpoint alone
+     true},
+    {"service", "", [](const pass::Event& e) { return when(e.event == EventKind::Listening, e.service); },
+     [](const pass::Event&) { return std::string(); }},  // listening: the endpoint alone
+    {"reconnected", "", [](const pass::Event& e) { return when(e.event == EventKind::Listening && e.reconnected, true); },
+     [](const pass::Event&) { return std::string(); }},  // listening: the endpoint alone
+    {"same_port", "", [](const pass::Event& e) { return when(e.event == EventKind::Listening && e.reconnected, e.same_port); },
+     [](const pass::Event&) { return std::string(); }},  // listening: the endpoint alone
+    {"bytes_in", "in", [](const pass::Event& e) { return when(e.event == EventKind::Closed && e.id, e.bytes_in); },
+     [](const pass::Event& e) { return "in " + std::to_string(e.bytes_in) + " B,"; }},
+    {"bytes_out", "out", [](const pass::Event& e) { return when(e.event == EventKind::Closed && e.id, e.bytes_out); },
+     [](const pass::Event& e) { return "out " + std::to_string(e.bytes_out) + " B"; }},
+    {"duration_ms", "", [](const pass::Event& e) {
+       return when(e.event == EventKind::Closed && e.id, round_ms(e.duration_ms));
+     },
+     [](const pass::Event& e) { return "after " + format_ms(e.duration_ms); }},
+    {"count", "", [](const pass::Event& e) { return when(e.event == EventKind::Refused, e.count); },
+     [](const pass::Event& e) { return e.count > 1 ? std::to_string(e.count) + " connections" : std::string(); }},
+    {"reason", "", [](const pass::Event& e) { return when(!e.reason.empty(), e.reason); },
+     [](const pass::Event& e) {
+       if (e.reason == "eof" || e.reason == pass::event_name(e.event)) return std::string();
+       return "(" + e.reason + ")";
+     }},
+    {"retry_ms", "retrying in", [](const pass::Event& e) {
+       return when(e.event == EventKind::Disconnected, round_ms(static_cast<double>(e.retry_ms)));
+     },
+     [](const pass::Event& e) { return "retrying in " + format_ms(static_cast<double>(e.retry_ms)); }},
+};
+
+}  // namespace
+
+const FieldTable<pass::Event>& pass_event_fields() { return kPassEventFields; }
+}  // namespace xnet::cmd
+
+namespace xnet::pass {
+void to_json(nlohmann::json& j, const Event& e) { j = cmd::fields_json(cmd::kPassEventFields, e); }
+void print_text(std::ostream& os, const Event& e, const cmd::Style&) {
+  os << cmd::fields_line(cmd::kPassEventFields, e) << '\n';
+}
+}  // namespace xnet::pass
+
+namespace xnet::cmd {
+namespace {
 
 // Scripts poll for this file: write it whole, then rename into place.
 Result<void> write_port_file(const std::string& path, const pass::Event& ep) {
@@ -143,16 +152,7 @@ void run_listen(const ListenOptions& o, Output& out) {
   rc.attempt_timeout = lo.connect_timeout;
 
   // With stdio as the data path, stdout is the connection: events go to stderr.
-  const bool stdio = lo.target == pass::Target::Stdio;
-  auto show = [&](const pass::Event& e) {
-    if (stdio) {
-      if (!out.quiet()) std::cerr << (out.json() ? event_json(e).dump() : "xnet pass: " + event_text(e)) << std::endl;
-    } else if (out.json()) {
-      out.write_json(event_json(e));
-    } else {
-      out.write_line(event_text(e));
-    }
-  };
+  const auto channel = lo.target == pass::Target::Stdio ? Output::Channel::Log : Output::Channel::Data;
 
   auto cfg = unwrap(resolve_connection(o.conn, out));
   pass::Connect connect = [&](asio::io_context& io, Deadline d) -> Result<std::unique_ptr<pass::Link>> {
@@ -163,8 +163,8 @@ void run_listen(const ListenOptions& o, Output& out) {
   };
   auto on_event = [&](const pass::Event& e) {
     // Scripts poll --port-file: it names the current endpoint, also after a reconnect.
-    if (e.event == "listening" && !o.port_file.empty()) unwrap(write_port_file(o.port_file, e));
-    show(e);
+    if (e.event == EventKind::Listening && !o.port_file.empty()) unwrap(write_port_file(o.port_file, e));
+    out.emit(e, channel);
   };
   unwrap(pass::run_listen(connect, lo, rc, out, on_event, [] { return interrupted(); },
                           lo.connect_timeout));
@@ -205,102 +205,6 @@ void run_close(const CloseOptions& o, Output& out) {
 }
 
 }  // namespace
-
-void add_pass_serve_options(CLI::App& serve, PassServeOptions& o) {
-  const char* g = "PASS relay (XEP-0003)";
-  serve.add_option("--pass-range", o.range,
-                   "Offer PASS at pass.<domain> with public ports FIRST-LAST (off when not given)")
-      ->group(g)
-      ->type_name("FIRST-LAST");
-  serve.add_option("--pass-public-ip", o.public_ip,
-                   "Address announced to renters and clients (default: the first --listen address)")
-      ->group(g)
-      ->type_name("IP");
-  serve.add_option("--pass-bind", o.bind_ip, "Address the PASS ports bind to (default: --pass-public-ip)")
-      ->group(g)
-      ->type_name("IP");
-  serve.add_option("--pass-ports-per-account", o.ports_per_account, "Public ports one account may hold (default 4)")
-      ->group(g)
-      ->check(CLI::Range(std::size_t{1}, std::size_t{65535}))
-      ->type_name("N");
-  serve.add_option("--pass-relays-per-account", o.relays_per_account,
-                   "Concurrent relayed connections per account, pending ones included (default 16)")
-      ->group(g)
-      ->check(CLI::Range(std::size_t{1}, std::size_t{100000}))
-      ->type_name("N");
-  serve.add_option("--pass-relays", o.relays_total, "Concurrent relayed connections in all (default 1024)")
-      ->group(g)
-      ->check(CLI::Range(std::size_t{1}, std::size_t{1000000}))
-      ->type_name("N");
-  serve.add_option("--pass-accept-window", o.accept_window,
-                   "Seconds an incoming connection waits for its owner to collect it (default 10)")
-      ->group(g)
-      ->check(CLI::Range(0.1, 300.0))
-      ->type_name("SECONDS");
-  serve.add_option("--pass-bandwidth", o.bandwidth, "Bytes per second per account over all its relays (default: no cap)")
-      ->group(g)
-      ->type_name("BYTES");
-  serve.add_option("--pass-relays-per-source", o.relays_per_source,
-                   "Concurrent relayed connections from one client address, pending ones included (default 8)")
-      ->group(g)
-      ->check(CLI::Range(std::size_t{1}, std::size_t{100000}))
-      ->type_name("N");
-  serve.add_option("--pass-pending-per-source", o.pending_per_source,
-                   "Connections from one client address waiting for their owners (default 8)")
-      ->group(g)
-      ->check(CLI::Range(std::size_t{1}, std::size_t{100000}))
-      ->type_name("N");
-  serve.add_option("--pass-grace", o.grace,
-                   "Seconds a port is kept for its account after the owner's session dropped (default 120, 0 = none)")
-      ->group(g)
-      ->check(CLI::Range(0.0, 86400.0))
-      ->type_name("SECONDS");
-  serve.add_option("--pass-owner-ping", o.owner_ping,
-                   "Component mode: ping owners every SECONDS, freeing the ports of silent ones (default 30, 0 = off)")
-      ->group(g)
-      ->check(CLI::Range(0.0, 3600.0))
-      ->type_name("SECONDS");
-  serve.add_flag("--pass-anonymous", o.anonymous, "Let anonymous (SASL ANONYMOUS) sessions rent ports")
-      ->group(g);
-  serve.add_option("--pass-max-expire", o.max_expire,
-                   "Longest lifetime of a public port in seconds; also the default (default: none)")
-      ->group(g)
-      ->type_name("SECONDS");
-}
-
-std::unique_ptr<server::Service> make_pass_service(const PassServeOptions& o, const std::string& default_ip,
-                                                   server::EventLog& log) {
-  if (o.range.empty()) return nullptr;
-  pass::ServiceConfig c;
-  auto dash = o.range.find('-');
-  auto first = xep0003::parse_port(o.range.substr(0, dash));
-  auto last = dash == std::string::npos ? first : xep0003::parse_port(o.range.substr(dash + 1));
-  if (!first || !last || *first == 0 || *last < *first)
-    throw Error(Category::Usage, "--pass-range: '" + o.range + "' is not FIRST-LAST (1..65535, FIRST <= LAST)");
-  c.first_port = *first;
-  c.last_port = *last;
-  c.public_ip = o.public_ip.empty() ? default_ip : o.public_ip;
-  c.bind_ip = o.bind_ip;
-  for (const auto* ip : {&c.public_ip, &c.bind_ip}) {
-    std::error_code ec;
-    if (!ip->empty()) (void)asio::ip::make_address(*ip, ec);
-    if (ec) throw Error(Category::Usage, "--pass-public-ip/--pass-bind: '" + *ip + "' is not an IP address");
-  }
-  c.name = o.name;
-  c.ports_per_account = o.ports_per_account;
-  c.limits.relays_per_account = o.relays_per_account;
-  c.limits.relays_total = o.relays_total;
-  c.limits.accept_window = std::chrono::milliseconds(static_cast<long long>(o.accept_window * 1000));
-  c.limits.max_expire = o.max_expire;
-  c.limits.relays_per_source = o.relays_per_source;
-  c.limits.pending_per_source = o.pending_per_source;
-  c.limits.grace = std::chrono::milliseconds(static_cast<long long>(o.grace * 1000));
-  c.allow_anonymous = o.anonymous;
-  c.owner_ping_interval = std::chrono::milliseconds(static_cast<long long>(o.owner_ping * 1000));
-  c.bandwidth = o.bandwidth;
-  return std::make_unique<pass::PassService>(
-      c, [&log](std::string_view name, const nlohmann::json& fields) { log.event(name, fields); });
-}
 
 void register_pass(CLI::App& app, Output& out) {
   auto* pass = app.add_subcommand("pass", "Rent a public TCP port on a PASS relay (XEP-0003 reverse tunnel)");

@@ -1,9 +1,7 @@
 // SPDX-License-Identifier: MIT
 // serve: a small XMPP server (SIC, STUN lists, ping) or an XEP-0114 component; `serve user`
 // manages its accounts file.
-#include <unistd.h>
-
-#include <asio.hpp>
+#include <asio/io_context.hpp>
 #include <cstdlib>
 #include <ctime>
 #include <fstream>
@@ -13,163 +11,152 @@
 
 #include "cmd/commands.hpp"
 #include "cmd/common.hpp"
-#include "cmd/pass.hpp"
+#include "cmd/fields.hpp"
+#include "cmd/render.hpp"
 #include "password.hpp"
 #include "server/accounts.hpp"
-#include "server/certificate.hpp"
-#include "server/component.hpp"
-#include "server/config.hpp"
-#include "server/secret.hpp"
-#include "server/server.hpp"
+#include "server/serve_setup.hpp"
 #include "server/stanza.hpp"
 #include "util/hostport.hpp"
 
 namespace xnet::cmd {
 namespace {
 
-struct ServeOptions {
-  std::string config_file;
-  std::string domain;
-  std::vector<std::string> listen;
-  int port = -1;
-  int tls_port = -1;
-  bool no_direct_tls = false;
-  bool proxy_protocol = false;
-  bool anonymous = false, no_anonymous = false;
-  bool allow_plaintext = false;
-  std::string cert, key, state_dir, accounts_file, port_file;
-  std::vector<std::string> stun, turn;
-  std::string turn_secret_file;
-  long long max_stanza_bytes = -1, idle_timeout = -1, auth_timeout = -1, max_conn_per_ip = -1;
-  std::string component, router, component_secret_file;
-  PassServeOptions pass;  ///< --pass-* (PASS relay, XEP-0003)
+std::string listeners_text(const server::ServeListening& r, bool direct_tls) {
+  std::string l;
+  for (const auto& b : r.listeners)
+    if (b.direct_tls == direct_tls) l += (l.empty() ? "" : ", ") + util::format_host_port(b.address, b.port);
+  return l.empty() ? "off" : l;
+}
+
+// The "listening" event; text: a block for people, then how to connect.
+const FieldTable<server::ServeListening> kListeningFields = {
+    {"event", "", [](const server::ServeListening&) { return nlohmann::json("listening"); },
+     [](const server::ServeListening&) { return std::string(); }},  // the header line
+    {"domain", "serving", [](const server::ServeListening& r) { return nlohmann::json(r.domain); }},
+    {"c2s_port", "STARTTLS", [](const server::ServeListening& r) { return nlohmann::json(r.c2s_port); },
+     [](const server::ServeListening& r) { return listeners_text(r, false); }},
+    {"direct_tls_port", "direct TLS", [](const server::ServeListening& r) { return nlohmann::json(r.direct_tls_port); },
+     [](const server::ServeListening& r) { return listeners_text(r, true); }},
+    {"listeners", "", [](const server::ServeListening& r) {
+       auto a = nlohmann::json::array();
+       for (const auto& b : r.listeners)
+         a.push_back({{"address", b.address}, {"port", b.port}, {"tls", b.direct_tls ? "direct" : "starttls"}});
+       return a;
+     },
+     [](const server::ServeListening&) { return std::string(); }},  // in STARTTLS / direct TLS
+    {"certificate", "certificate", [](const server::ServeListening& r) { return nlohmann::json(r.certificate); },
+     [](const server::ServeListening& r) {
+       return r.certificate + (r.certificate_generated ? " (generated, self-signed)" : "");
+     }},
+    {"fingerprint_sha256", "SHA-256", [](const server::ServeListening& r) { return nlohmann::json(r.fingerprint_sha256); }},
+    {"certificate_generated", "", [](const server::ServeListening& r) { return nlohmann::json(r.certificate_generated); },
+     [](const server::ServeListening&) { return std::string(); }},  // in certificate
+    {"anonymous", "anonymous", [](const server::ServeListening& r) { return nlohmann::json(r.anonymous); },
+     [](const server::ServeListening& r) { return std::string(r.anonymous ? "SASL ANONYMOUS allowed" : "off"); }},
+    {"accounts", "accounts", [](const server::ServeListening& r) { return nlohmann::json(r.accounts); },
+     [](const server::ServeListening& r) { return std::to_string(r.accounts) + " in " + r.accounts_file; }},
+    {"accounts_file", "", [](const server::ServeListening& r) { return nlohmann::json(r.accounts_file); },
+     [](const server::ServeListening&) { return std::string(); }},  // in accounts
+    {"proxy_protocol", "PROXY v2", [](const server::ServeListening& r) { return nlohmann::json(r.proxy_protocol); },
+     [](const server::ServeListening& r) { return std::string(r.proxy_protocol ? "required" : "off"); }},
+    {"pass", "PASS", [](const server::ServeListening& r) {
+       if (!r.pass_jid) return absent();
+       return nlohmann::json{{"jid", *r.pass_jid}, {"range", r.pass_range.value_or("")}};
+     },
+     [](const server::ServeListening& r) { return r.pass_jid.value_or("") + " ports " + r.pass_range.value_or(""); }},
+    {"pid", "pid", [](const server::ServeListening& r) { return nlohmann::json(r.pid); }},
 };
+
+const FieldTable<server::ComponentReady> kComponentReadyFields = {
+    {"event", "", [](const server::ComponentReady&) { return nlohmann::json("ready"); },
+     [](const server::ComponentReady&) { return std::string("xnet serve: component"); }},
+    {"mode", "", [](const server::ComponentReady&) { return nlohmann::json("component"); },
+     [](const server::ComponentReady&) { return std::string(); }},  // in the event's text
+    {"jid", "", [](const server::ComponentReady& r) { return nlohmann::json(r.jid); }},
+    {"router", "attached to", [](const server::ComponentReady& r) { return nlohmann::json(r.router); }},
+    {"pid", "pid", [](const server::ComponentReady& r) { return nlohmann::json(r.pid); }},
+};
+
+}  // namespace
+
+const FieldTable<server::ServeListening>& serve_listening_fields() { return kListeningFields; }
+const FieldTable<server::ComponentReady>& component_ready_fields() { return kComponentReadyFields; }
+
+void to_json(nlohmann::json& j, const LogEvent& e) {
+  j = {{"ts", e.ts}, {"event", e.event}};
+  for (auto& [k, v] : e.fields.items()) j[k] = v;
+}
+
+void print_text(std::ostream& os, const LogEvent& e, const Style&) {
+  os << e.ts << ' ' << e.event;
+  for (auto& [k, v] : e.fields.items()) {
+    if (v.is_string() && v.get<std::string>().empty()) continue;
+    os << ' ' << k << '=' << (v.is_string() ? v.get<std::string>() : v.dump());
+  }
+  os << '\n';
+}
+
+}  // namespace xnet::cmd
+
+namespace xnet::server {
+void to_json(nlohmann::json& j, const ServeListening& r) { j = cmd::fields_json(cmd::kListeningFields, r); }
+void print_text(std::ostream& os, const ServeListening& r, const cmd::Style& s) {
+  os << s.bold() << "xnet serve: serving " << r.domain << s.reset() << '\n';
+  cmd::FieldTable<ServeListening> rest(cmd::kListeningFields.begin() + 2, cmd::kListeningFields.end());
+  std::ostringstream block;
+  cmd::fields_text(block, rest, r, s);
+  std::istringstream lines(block.str());
+  for (std::string line; std::getline(lines, line);) os << "  " << line << '\n';
+  // How to connect (hints for people; the JSON form has the facts they are made of).
+  const auto* first = r.listeners.empty() ? nullptr : &r.listeners.front();
+  std::string server_arg = util::format_host_port(first ? first->address : "127.0.0.1",
+                                                  static_cast<std::uint16_t>(r.c2s_port));
+  std::string trust = " --ca-file " + r.certificate;
+  os << "Connect with:\n";
+  if (r.anonymous) os << "  xnet whoami --jid " << r.domain << " --server " << server_arg << trust << "   (SASL ANONYMOUS)\n";
+  if (r.accounts == 0)
+    os << "  xnet serve user add alice"
+       << (r.state_dir_option.empty() ? std::string() : " --state-dir " + r.state_dir_option) << "   (then SIGHUP)\n";
+  os << "  xnet whoami --jid alice@" << r.domain << " --server " << server_arg << trust << '\n';
+  os << "Stop with Ctrl-C or SIGTERM; SIGHUP reloads the STUN/TURN list and the accounts.\n";
+}
+void to_json(nlohmann::json& j, const ComponentReady& r) { j = cmd::fields_json(cmd::kComponentReadyFields, r); }
+void print_text(std::ostream& os, const ComponentReady& r, const cmd::Style&) {
+  os << cmd::fields_line(cmd::kComponentReadyFields, r) << '\n';
+}
+}  // namespace xnet::server
+
+namespace xnet::cmd {
+namespace {
 
 struct UserOptions {
   std::string name;
   std::string password_file, password_command;
 };
 
-// Log lines on stderr: text for people, JSON lines under --json (STYLE §4, §6).
+std::string utc_now() {
+  char ts[32];
+  std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  std::strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return ts;
+}
+
+// The server's log on stderr: one LogEvent per line, text for people, JSON lines under --json.
 class StderrLog final : public server::EventLog {
  public:
   explicit StderrLog(Output& out) : out_(out) {}
   void event(std::string_view name, const nlohmann::json& fields) override {
-    if (out_.quiet()) return;
-    char ts[32];
-    std::time_t now = std::time(nullptr);
-    std::tm tm{};
-    gmtime_r(&now, &tm);
-    std::strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    std::string line;
-    if (out_.json()) {
-      nlohmann::json j = {{"ts", ts}, {"event", name}};
-      for (auto& [k, v] : fields.items()) j[k] = v;
-      line = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-    } else {
-      line = std::string(ts) + " " + std::string(name);
-      for (auto& [k, v] : fields.items()) {
-        if (v.is_string() && v.get<std::string>().empty()) continue;
-        line += " " + k + "=" + (v.is_string() ? v.get<std::string>() : v.dump());
-      }
-    }
-    std::cerr << line << '\n';
-    std::cerr.flush();
+    out_.emit(LogEvent{utc_now(), std::string(name), fields}, Output::Channel::Log);
   }
 
  private:
   Output& out_;
 };
 
-std::string read_secret_file(const std::string& path) {
-  std::vector<std::string> warnings;
-  return unwrap(password::read_file(path, warnings));
-}
-
-Result<std::vector<server::ExternalService>> cli_services(const ServeOptions& o) {
-  std::vector<server::ExternalService> out;
-  std::string secret;
-  if (!o.turn_secret_file.empty()) {
-    std::vector<std::string> w;
-    auto s = password::read_file(o.turn_secret_file, w);
-    if (!s) return tl::unexpected(s.error());
-    secret = *s;
-  }
-  auto add = [&](const std::string& spec, const std::string& type) -> Result<void> {
-    auto hp = util::parse_host_port(spec);
-    if (!hp) return tl::unexpected(hp.error());
-    server::ExternalService s;
-    s.type = type;
-    s.host = hp->host;
-    s.port = hp->port ? hp->port : 3478;
-    s.transport = "udp";
-    if (type == "turn" && !secret.empty()) {
-      s.secret = secret;
-      s.restricted = true;
-    }
-    out.push_back(std::move(s));
-    return {};
-  };
-  for (const auto& s : o.stun)
-    if (auto r = add(s, "stun"); !r) return tl::unexpected(r.error());
-  for (const auto& s : o.turn)
-    if (auto r = add(s, "turn"); !r) return tl::unexpected(r.error());
-  return out;
-}
-
-// The configuration file first, then the command line on top.
-Result<server::ServeConfig> effective_config(const ServeOptions& o) {
-  server::ServeConfig c;
-  if (!o.config_file.empty()) {
-    auto r = server::load_serve_config(o.config_file);
-    if (!r) return r;
-    c = std::move(*r);
-  }
-  if (!o.domain.empty()) c.domain = o.domain;
-  if (!o.listen.empty()) c.listen = o.listen;
-  if (o.port >= 0) c.c2s_port = o.port;
-  if (o.tls_port >= 0) c.direct_tls_port = o.tls_port;
-  if (o.no_direct_tls) c.direct_tls = false;
-  if (o.proxy_protocol) c.proxy_protocol = true;
-  if (o.allow_plaintext) c.require_starttls = false;
-  if (!o.cert.empty()) c.certificate = o.cert;
-  if (!o.key.empty()) c.key = o.key;
-  if (!o.state_dir.empty()) c.state_dir = o.state_dir;
-  if (!o.accounts_file.empty()) c.accounts_file = o.accounts_file;
-  if (o.max_stanza_bytes > 0) c.limits.max_stanza_bytes = static_cast<std::size_t>(o.max_stanza_bytes);
-  if (o.idle_timeout > 0) c.limits.idle_timeout = std::chrono::seconds(o.idle_timeout);
-  if (o.auth_timeout > 0) c.limits.auth_timeout = std::chrono::seconds(o.auth_timeout);
-  if (o.max_conn_per_ip > 0) c.limits.max_connections_per_ip = static_cast<int>(o.max_conn_per_ip);
-  if (!o.component.empty()) c.component_jid = o.component;
-  if (!o.router.empty()) c.component_router = o.router;
-  if (!o.component_secret_file.empty()) c.component_secret_file = o.component_secret_file;
-  if (c.certificate.empty() != c.key.empty())
-    return fail(Category::Usage, "--cert and --key go together");
-  if (c.state_dir.empty()) c.state_dir = server::default_state_dir().string();
-  if (c.accounts_file.empty()) c.accounts_file = (std::filesystem::path(c.state_dir) / "accounts.json").string();
-  else if (std::filesystem::path(c.accounts_file).is_relative() && !o.config_file.empty() && o.accounts_file.empty())
-    c.accounts_file = (std::filesystem::path(c.state_dir) / c.accounts_file).string();
-  auto extra = cli_services(o);
-  if (!extra) return tl::unexpected(extra.error());
-  for (auto& s : *extra) c.external_services.push_back(std::move(s));
-  if (server::normalize_jid(c.domain).empty() || c.domain.find('@') != std::string::npos ||
-      c.domain.find('/') != std::string::npos)
-    return fail(Category::Usage, "invalid domain '" + c.domain + "'");
-  return c;
-}
-
-bool can_bind(const std::string& addr) {
-  asio::io_context io;
-  std::error_code ec;
-  asio::ip::tcp::acceptor a(io);
-  auto ip = asio::ip::make_address(addr, ec);
-  if (ec) return false;
-  asio::ip::tcp::endpoint ep(ip, 0);
-  a.open(ep.protocol(), ec);
-  if (!ec) a.bind(ep, ec);
-  return !ec;
-}
-
+// Scripts poll for this file: the ready/listening event as JSON, written whole, then renamed.
 void write_port_file(const std::string& path, const nlohmann::json& j) {
   std::string tmp = path + ".tmp";
   {
@@ -180,210 +167,69 @@ void write_port_file(const std::string& path, const nlohmann::json& j) {
   if (std::rename(tmp.c_str(), path.c_str()) != 0) throw Error(Category::Io, "cannot write port file " + path);
 }
 
-std::string bracket(const std::string& ip) { return ip.find(':') != std::string::npos ? "[" + ip + "]" : ip; }
-
-void run_component(const ServeOptions& o, server::ServeConfig cfg, Output& out) {
-  if (cfg.component_router.empty()) throw Error(Category::Usage, "--component needs --router HOST:PORT");
-  auto jid = server::normalize_jid(cfg.component_jid);
-  if (jid.empty() || jid.find('@') != std::string::npos || jid.find('/') != std::string::npos)
-    throw Error(Category::Usage, "invalid component JID '" + cfg.component_jid + "'", "use a domain such as xnet.example.org");
-  auto hp = unwrap(util::parse_host_port(cfg.component_router));
-  std::string secret;
-  if (!cfg.component_secret_file.empty()) secret = read_secret_file(cfg.component_secret_file);
-  else if (const char* e = std::getenv("XNET_COMPONENT_SECRET"); e && *e) secret = e;
-  else
-    throw Error(Category::Usage, "no component secret",
-                "use --component-secret-file FILE or the XNET_COMPONENT_SECRET environment variable");
-  StderrLog log(out);
-  asio::io_context io;
-  server::ComponentOptions co;
-  co.jid = jid;
-  co.host = hp.host;
-  co.port = hp.port ? hp.port : 5347;
-  co.secret = secret;
-  server::ComponentLink link(io, co, cfg.external_services, log, out);
-  if (auto pass = make_pass_service(o.pass, cfg.listen.empty() ? "127.0.0.1" : cfg.listen.front(), log))
-    link.core().add_service(std::move(pass), &io);
-  Result<void> result;
-  int stop_signal = 0;
-  asio::signal_set sigs(io, SIGTERM, SIGINT, SIGHUP);
-  std::function<void()> wait_sig = [&] {
-    sigs.async_wait([&](std::error_code ec, int sig) {
-      if (ec) return;
-      if (sig == SIGHUP) {
-        auto c = effective_config(o);
-        if (!c) log.event("reload_failed", {{"message", c.error().message}});
-        else link.core().reload(c->external_services);
-        wait_sig();
-        return;
-      }
-      stop_signal = sig;
-      link.stop();
-    });
-  };
-  wait_sig();
-  link.start(
-      [&] {
-        nlohmann::json ready = {{"event", "ready"}, {"mode", "component"}, {"jid", jid},
-                                {"router", util::format_host_port(co.host, co.port)}, {"pid", ::getpid()}};
-        if (!o.port_file.empty()) write_port_file(o.port_file, ready);
-        if (out.json()) out.write_json(ready);
-        else out.write_line("xnet serve: component " + jid + " attached to " + util::format_host_port(co.host, co.port));
-      },
-      [&](Result<void> r) {
-        result = std::move(r);
-        std::error_code ec;
-        sigs.cancel(ec);
-        io.stop();
-      });
-  io.run();
-  if (stop_signal) return;
-  if (!result) throw result.error();
-}
+struct ServeOptions {
+  server::ServeOverrides server;
+  std::string port_file;  ///< --port-file
+};
 
 void run_serve(const ServeOptions& o, Output& out) {
-  auto cfg = unwrap(effective_config(o));
-  if (!cfg.component_jid.empty()) return run_component(o, std::move(cfg), out);
-
-  auto accounts = unwrap(server::Accounts::load(cfg.accounts_file));
-  bool anonymous = o.anonymous || (!o.no_anonymous && (cfg.anonymous || accounts.empty()));
-
-  // The certificate: from options, or generated once into the state directory.
-  std::string cert = cfg.certificate, key = cfg.key, fingerprint;
-  bool generated = false;
-  if (cert.empty()) {
-    auto files = unwrap(server::ensure_self_signed(cfg.state_dir, server::normalize_jid(cfg.domain)));
-    cert = files.cert.string();
-    key = files.key.string();
-    fingerprint = files.fingerprint;
-    generated = files.generated;
-  } else {
-    fingerprint = unwrap(server::certificate_fingerprint(cert));
-  }
-
+  auto cfg = unwrap(server::resolve_serve_config(o.server));
   StderrLog log(out);
-  server::HubOptions ho;
-  ho.domain = cfg.domain;
-  ho.require_tls = cfg.require_starttls;
-  ho.allow_anonymous = anonymous;
-  ho.allow_plain = cfg.plain;
-  ho.server_name = cfg.server_name;
-  ho.server_secret = unwrap(server::load_server_secret(cfg.state_dir));
-  ho.limits = cfg.limits;
-  ho.external_services = cfg.external_services;
-  server::Hub hub(ho, std::move(accounts), log, out);
-
-  asio::io_context io;
-  server::Server srv(io, hub);
-  unwrap(srv.load_tls(cert, key));
-  // Enough descriptors for many idle sessions, and a cap below them so accept() never fails.
-  auto fd = server::raise_fd_limit();
-  auto cap = server::connection_cap(fd, cfg.limits.max_connections);
-  srv.set_max_connections(cap);
-  log.event("fd_limit", {{"soft_before", fd.soft_before}, {"soft", fd.soft}, {"hard", fd.hard},
-                         {"max_connections", cap}});
-
-  // Default loopback addresses: skip ::1 on a machine without IPv6 instead of failing.
-  std::vector<std::string> addrs = cfg.listen;
-  if (o.listen.empty()) {
-    std::erase_if(addrs, [&](const std::string& a) {
-      if (a != "::1" || can_bind(a)) return false;
-      out.warning("IPv6 loopback not available; listening on IPv4 only");
-      return true;
-    });
-  }
-  std::vector<server::ListenerSpec> specs;
-  for (const auto& a : addrs) specs.push_back({a, cfg.c2s_port, false, cfg.proxy_protocol});
-  if (cfg.direct_tls)
-    for (const auto& a : addrs) specs.push_back({a, cfg.direct_tls_port, true, cfg.proxy_protocol});
-  auto bound = unwrap(srv.listen(specs));
-
-  int c2s_port = 0, tls_port = 0;
-  nlohmann::json listeners = nlohmann::json::array();
-  std::string c2s_list, tls_list;
-  for (const auto& b : bound) {
-    (b.direct_tls ? tls_port : c2s_port) = b.port;
-    listeners.push_back({{"address", b.address}, {"port", b.port}, {"tls", b.direct_tls ? "direct" : "starttls"}});
-    auto& l = b.direct_tls ? tls_list : c2s_list;
-    l += (l.empty() ? "" : ", ") + bracket(b.address) + ":" + std::to_string(b.port);
-  }
-  std::string first_addr = bound.empty() ? "127.0.0.1" : bound.front().address;
-  std::string domain = server::normalize_jid(cfg.domain);
-  nlohmann::json ready = {{"event", "listening"},
-                          {"domain", domain},
-                          {"c2s_port", c2s_port},
-                          {"direct_tls_port", tls_port},
-                          {"listeners", listeners},
-                          {"certificate", cert},
-                          {"fingerprint_sha256", fingerprint},
-                          {"certificate_generated", generated},
-                          {"anonymous", anonymous},
-                          {"accounts", hub.accounts().users().size()},
-                          {"accounts_file", cfg.accounts_file},
-                          {"proxy_protocol", cfg.proxy_protocol},
-                          {"pid", ::getpid()}};
-  if (auto pass = make_pass_service(o.pass, first_addr, log)) {
-    ready["pass"] = {{"jid", pass->name() + "." + domain}, {"range", o.pass.range}};
-    hub.add_service(std::move(pass));
-  }
-  if (!o.port_file.empty()) write_port_file(o.port_file, ready);
-  if (out.json()) {
-    out.write_json(ready);
-  } else {
-    std::string server_arg = util::format_host_port(first_addr, static_cast<std::uint16_t>(c2s_port));
-    out.write_line("xnet serve: serving " + domain);
-    out.write_line("  STARTTLS     " + c2s_list);
-    if (!tls_list.empty()) out.write_line("  direct TLS   " + tls_list);
-    out.write_line("  certificate  " + cert + (generated ? " (generated, self-signed)" : "") );
-    out.write_line("  SHA-256      " + fingerprint);
-    out.write_line(std::string("  accounts     ") + std::to_string(hub.accounts().users().size()) + " in " +
-                   cfg.accounts_file + (anonymous ? "; SASL ANONYMOUS allowed" : ""));
-    out.write_line("Connect with:");
-    std::string trust = generated || !fingerprint.empty() ? " --ca-file " + cert : "";
-    if (anonymous)
-      out.write_line("  xnet whoami --jid " + domain + " --server " + server_arg + trust + "   (SASL ANONYMOUS)");
-    if (hub.accounts().empty())
-      out.write_line("  xnet serve user add alice" +
-                     (o.state_dir.empty() ? std::string() : " --state-dir " + o.state_dir) + "   (then SIGHUP)");
-    out.write_line("  xnet whoami --jid alice@" + domain + " --server " + server_arg + trust);
-    out.write_line("Stop with Ctrl-C or SIGTERM; SIGHUP reloads the STUN/TURN list and the accounts.");
-  }
-
-  srv.start([&] {
-    auto c = effective_config(o);
-    if (!c) {
-      log.event("reload_failed", {{"message", c.error().message}});
-      return;
-    }
-    std::optional<server::Accounts> accts;
-    if (auto a = server::Accounts::load(c->accounts_file)) accts = std::move(*a);
-    else log.event("reload_failed", {{"message", a.error().message}});
-    // The anonymous rule follows the accounts at once: off as soon as the first one exists.
-    bool empty = accts ? accts->empty() : hub.accounts().empty();
-    bool anon = o.anonymous || (!o.no_anonymous && (c->anonymous || empty));
-    hub.reload(std::move(accts), anon, c->external_services);
-  });
-  io.run();
-}
-
-void run_user(const std::string& action, const ServeOptions& so, const UserOptions& uo, Output& out) {
-  auto cfg = unwrap(effective_config(so));
-  auto accounts = unwrap(server::Accounts::load(cfg.accounts_file));
-  if (action == "list") {
-    auto users = accounts.users();
-    if (out.json()) {
-      out.write_json({{"accounts_file", cfg.accounts_file}, {"users", users}});
-    } else {
-      for (const auto& u : users) out.write_line(u);
-    }
+  if (!cfg.component_jid.empty()) {
+    unwrap(server::run_component(o.server, cfg, log, out, [&](const server::ComponentReady& ready) {
+      if (!o.port_file.empty()) write_port_file(o.port_file, ready);
+      out.emit(ready);
+    }));
     return;
   }
+  asio::io_context io;
+  auto inst = unwrap(server::ServeInstance::open(io, o.server, std::move(cfg), log, out));
+  if (!o.port_file.empty()) write_port_file(o.port_file, inst->listening());
+  out.emit(inst->listening());
+  inst->run();
+}
+
+// `serve user`: the accounts file as it is, or one change to it.
+struct UserList {
+  std::string accounts_file;
+  std::vector<std::string> users;
+};
+struct UserChange {
+  std::string event;  ///< added, deleted
+  std::string user;
+  std::string jid;    ///< "" for deleted
+  std::string accounts_file;
+};
+
+const FieldTable<UserList> kUserListFields = {
+    {"accounts_file", "", [](const UserList& l) { return nlohmann::json(l.accounts_file); },
+     [](const UserList&) { return std::string(); }},  // text: the names alone, one per line
+    {"users", "", [](const UserList& l) { return nlohmann::json(l.users); }},
+};
+void to_json(nlohmann::json& j, const UserList& l) { j = fields_json(kUserListFields, l); }
+void print_text(std::ostream& os, const UserList& l, const Style&) {
+  for (const auto& u : l.users) os << u << '\n';
+}
+
+const FieldTable<UserChange> kUserChangeFields = {
+    {"event", "", [](const UserChange& c) { return nlohmann::json(c.event); }},
+    {"user", "", [](const UserChange& c) { return nlohmann::json(c.user); },
+     [](const UserChange& c) { return c.jid.empty() ? c.user : std::string(); }},  // else in jid
+    {"jid", "", [](const UserChange& c) { return c.jid.empty() ? absent() : nlohmann::json(c.jid); }},
+    {"accounts_file", "", [](const UserChange& c) { return nlohmann::json(c.accounts_file); },
+     [](const UserChange& c) { return (c.event == "deleted" ? "from " : "to ") + c.accounts_file; }},
+};
+void to_json(nlohmann::json& j, const UserChange& c) { j = fields_json(kUserChangeFields, c); }
+void print_text(std::ostream& os, const UserChange& c, const Style&) { os << fields_line(kUserChangeFields, c) << '\n'; }
+
+void run_user(const std::string& action, const ServeOptions& so, const UserOptions& uo, Output& out) {
+  auto cfg = unwrap(server::resolve_serve_config(so.server));
+  auto accounts = unwrap(server::Accounts::load(cfg.accounts_file));
+  if (action == "list") return out.emit(UserList{cfg.accounts_file, accounts.users()});
   if (action == "del") {
     if (!accounts.remove(uo.name)) throw Error(Category::Input, "no such user '" + uo.name + "'");
     unwrap(accounts.save(cfg.accounts_file));
-    if (out.json()) out.write_json({{"event", "deleted"}, {"user", uo.name}, {"accounts_file", cfg.accounts_file}});
-    else out.progress(0, "deleted " + uo.name);
-    return;
+    return out.emit(UserChange{"deleted", uo.name, "", cfg.accounts_file});
   }
   password::Sources src;
   if (!uo.password_file.empty()) src.file = uo.password_file;
@@ -394,21 +240,80 @@ void run_user(const std::string& action, const ServeOptions& so, const UserOptio
   unwrap(accounts.set(uo.name, pw.password));
   unwrap(accounts.save(cfg.accounts_file));
   auto n = server::normalize_localpart(uo.name).value_or(uo.name);
-  if (out.json())
-    out.write_json({{"event", "added"}, {"user", n}, {"jid", n + "@" + server::normalize_jid(cfg.domain)},
-                    {"accounts_file", cfg.accounts_file}});
-  else
-    out.progress(0, "added " + n + "@" + server::normalize_jid(cfg.domain) + " to " + cfg.accounts_file);
+  out.emit(UserChange{"added", n, n + "@" + server::normalize_jid(cfg.domain), cfg.accounts_file});
+}
+
+// --pass-*: the PASS relay (XEP-0003), on when --pass-range is given.
+void add_pass_options(CLI::App& serve, pass::ServeOptions& o) {
+  const char* g = "PASS relay (XEP-0003)";
+  serve.add_option("--pass-range", o.range,
+                   "Offer PASS at pass.<domain> with public ports FIRST-LAST (off when not given)")
+      ->group(g)
+      ->type_name("FIRST-LAST");
+  serve.add_option("--pass-public-ip", o.public_ip,
+                   "Address announced to renters and clients (default: the first --listen address)")
+      ->group(g)
+      ->type_name("IP");
+  serve.add_option("--pass-bind", o.bind_ip, "Address the PASS ports bind to (default: --pass-public-ip)")
+      ->group(g)
+      ->type_name("IP");
+  serve.add_option("--pass-ports-per-account", o.ports_per_account, "Public ports one account may hold (default 4)")
+      ->group(g)
+      ->check(CLI::Range(std::size_t{1}, std::size_t{65535}))
+      ->type_name("N");
+  serve.add_option("--pass-relays-per-account", o.relays_per_account,
+                   "Concurrent relayed connections per account, pending ones included (default 16)")
+      ->group(g)
+      ->check(CLI::Range(std::size_t{1}, std::size_t{100000}))
+      ->type_name("N");
+  serve.add_option("--pass-relays", o.relays_total, "Concurrent relayed connections in all (default 1024)")
+      ->group(g)
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1000000}))
+      ->type_name("N");
+  serve.add_option("--pass-accept-window", o.accept_window,
+                   "Seconds an incoming connection waits for its owner to collect it (default 10)")
+      ->group(g)
+      ->check(CLI::Range(0.1, 300.0))
+      ->type_name("SECONDS");
+  serve.add_option("--pass-bandwidth", o.bandwidth, "Bytes per second per account over all its relays (default: no cap)")
+      ->group(g)
+      ->type_name("BYTES");
+  serve.add_option("--pass-relays-per-source", o.relays_per_source,
+                   "Concurrent relayed connections from one client address, pending ones included (default 8)")
+      ->group(g)
+      ->check(CLI::Range(std::size_t{1}, std::size_t{100000}))
+      ->type_name("N");
+  serve.add_option("--pass-pending-per-source", o.pending_per_source,
+                   "Connections from one client address waiting for their owners (default 8)")
+      ->group(g)
+      ->check(CLI::Range(std::size_t{1}, std::size_t{100000}))
+      ->type_name("N");
+  serve.add_option("--pass-grace", o.grace,
+                   "Seconds a port is kept for its account after the owner's session dropped (default 120, 0 = none)")
+      ->group(g)
+      ->check(CLI::Range(0.0, 86400.0))
+      ->type_name("SECONDS");
+  serve.add_option("--pass-owner-ping", o.owner_ping,
+                   "Component mode: ping owners every SECONDS, freeing the ports of silent ones (default 30, 0 = off)")
+      ->group(g)
+      ->check(CLI::Range(0.0, 3600.0))
+      ->type_name("SECONDS");
+  serve.add_flag("--pass-anonymous", o.anonymous, "Let anonymous (SASL ANONYMOUS) sessions rent ports")
+      ->group(g);
+  serve.add_option("--pass-max-expire", o.max_expire,
+                   "Longest lifetime of a public port in seconds; also the default (default: none)")
+      ->group(g)
+      ->type_name("SECONDS");
 }
 
 void add_server_options(CLI::App& sub, ServeOptions& o) {
-  sub.add_option("--server-config", o.config_file, "Server configuration file (TOML; see xnet-serve(1))")
+  sub.add_option("--server-config", o.server.config_file, "Server configuration file (TOML; see xnet-serve(1))")
       ->type_name("FILE");
-  sub.add_option("--state-dir", o.state_dir, "Directory for the generated certificate and accounts "
+  sub.add_option("--state-dir", o.server.state_dir, "Directory for the generated certificate and accounts "
                                               "(default $XDG_STATE_HOME/xnet)")
       ->type_name("DIR");
-  sub.add_option("--accounts", o.accounts_file, "Accounts file (default STATE_DIR/accounts.json)")->type_name("FILE");
-  sub.add_option("--domain", o.domain, "XMPP domain served (default localhost)")->type_name("DOMAIN");
+  sub.add_option("--accounts", o.server.accounts_file, "Accounts file (default STATE_DIR/accounts.json)")->type_name("FILE");
+  sub.add_option("--domain", o.server.domain, "XMPP domain served (default localhost)")->type_name("DOMAIN");
 }
 
 }  // namespace
@@ -418,70 +323,70 @@ void register_serve(CLI::App& app, Output& out) {
   auto* sub = app.add_subcommand("serve", "Run a small XMPP server (SIC, STUN lists, ping) or a component");
   sub->require_subcommand(0, 1);
   add_server_options(*sub, *opts);
-  add_pass_serve_options(*sub, opts->pass);
+  add_pass_options(*sub, opts->server.pass);
   const char* net = "Listeners";
-  sub->add_option("--listen", opts->listen, "Listen on ADDR (repeatable; default 127.0.0.1 and ::1)")
+  sub->add_option("--listen", opts->server.listen, "Listen on ADDR (repeatable; default 127.0.0.1 and ::1)")
       ->group(net)
       ->type_name("ADDR");
-  sub->add_option("--port", opts->port, "STARTTLS port (default 5222; 0 = a free port)")
+  sub->add_option("--port", opts->server.port, "STARTTLS port (default 5222; 0 = a free port)")
       ->group(net)
       ->check(CLI::Range(0, 65535))
       ->type_name("PORT");
-  sub->add_option("--tls-port", opts->tls_port, "Direct TLS port (default 5223; 0 = a free port)")
+  sub->add_option("--tls-port", opts->server.tls_port, "Direct TLS port (default 5223; 0 = a free port)")
       ->group(net)
       ->check(CLI::Range(0, 65535))
       ->type_name("PORT");
-  sub->add_flag("--no-direct-tls", opts->no_direct_tls, "Do not open the direct TLS listener")->group(net);
-  sub->add_flag("--proxy-protocol", opts->proxy_protocol,
+  sub->add_flag("--no-direct-tls", opts->server.no_direct_tls, "Do not open the direct TLS listener")->group(net);
+  sub->add_flag("--proxy-protocol", opts->server.proxy_protocol,
                 "Expect a PROXY protocol v2 header on every connection (behind HAProxy/nginx)")
       ->group(net);
   sub->add_option("--port-file", opts->port_file, "Write the bound ports as JSON to FILE once listening")
       ->group(net)
       ->type_name("FILE");
   const char* sec = "Security";
-  sub->add_option("--cert", opts->cert, "TLS certificate chain (PEM); default: generated self-signed")
+  sub->add_option("--cert", opts->server.cert, "TLS certificate chain (PEM); default: generated self-signed")
       ->group(sec)
       ->type_name("FILE");
-  sub->add_option("--key", opts->key, "TLS private key (PEM)")->group(sec)->type_name("FILE");
-  sub->add_flag("--anonymous", opts->anonymous, "Allow SASL ANONYMOUS (default: only when there are no accounts)")
+  sub->add_option("--key", opts->server.key, "TLS private key (PEM)")->group(sec)->type_name("FILE");
+  sub->add_flag("--anonymous", opts->server.anonymous, "Allow SASL ANONYMOUS (default: only when there are no accounts)")
       ->group(sec);
-  sub->add_flag("--no-anonymous", opts->no_anonymous, "Never allow SASL ANONYMOUS")->group(sec);
-  sub->add_flag("--allow-plaintext", opts->allow_plaintext, "Do not require STARTTLS before SASL (tests only)")
+  sub->add_flag("--no-anonymous", opts->server.no_anonymous, "Never allow SASL ANONYMOUS")->group(sec);
+  sub->add_flag("--allow-plaintext", opts->server.allow_plaintext, "Do not require STARTTLS before SASL (tests only)")
       ->group(sec);
   const char* lim = "Limits";
-  sub->add_option("--max-stanza-bytes", opts->max_stanza_bytes, "Largest stanza accepted (default 65536)")
+  sub->add_option("--max-stanza-bytes", opts->server.max_stanza_bytes, "Largest stanza accepted (default 65536)")
       ->group(lim)
       ->check(CLI::Range(1024LL, 16LL * 1024 * 1024))
       ->type_name("N");
-  sub->add_option("--idle-timeout", opts->idle_timeout, "Close streams silent for SECONDS (default 600)")
+  sub->add_option("--idle-timeout", opts->server.idle_timeout, "Close streams silent for SECONDS (default 600)")
       ->group(lim)
       ->check(CLI::PositiveNumber)
       ->type_name("SECONDS");
-  sub->add_option("--auth-timeout", opts->auth_timeout, "Time allowed to authenticate (default 30)")
+  sub->add_option("--auth-timeout", opts->server.auth_timeout, "Time allowed to authenticate (default 30)")
       ->group(lim)
       ->check(CLI::PositiveNumber)
       ->type_name("SECONDS");
-  sub->add_option("--max-connections-per-ip", opts->max_conn_per_ip, "Connections per client address (default 32)")
+  sub->add_option("--max-connections-per-ip", opts->server.max_conn_per_ip, "Connections per client address (default 32)")
       ->group(lim)
       ->check(CLI::PositiveNumber)
       ->type_name("N");
   const char* ext = "STUN/TURN list (XEP-0215)";
-  sub->add_option("--stun", opts->stun, "Announce a STUN server HOST[:PORT] (repeatable)")
+  sub->add_option("--stun", opts->server.stun, "Announce a STUN server HOST[:PORT] (repeatable)")
       ->group(ext)
       ->type_name("HOST[:PORT]");
-  sub->add_option("--turn", opts->turn, "Announce a TURN server HOST[:PORT] (repeatable)")
+  sub->add_option("--turn", opts->server.turn, "Announce a TURN server HOST[:PORT] (repeatable)")
       ->group(ext)
       ->type_name("HOST[:PORT]");
-  sub->add_option("--turn-secret-file", opts->turn_secret_file,
+  sub->add_option("--turn-secret-file", opts->server.turn_secret_file,
                   "TURN REST shared secret (coturn static-auth-secret) for --turn servers")
       ->group(ext)
       ->type_name("FILE");
   const char* comp = "Component mode (XEP-0114)";
-  sub->add_option("--component", opts->component, "Attach to a router as component JID instead of serving c2s")
+  sub->add_option("--component", opts->server.component, "Attach to a router as component JID instead of serving c2s")
       ->group(comp)
       ->type_name("JID");
-  sub->add_option("--router", opts->router, "The router's component port HOST:PORT")->group(comp)->type_name("HOST:PORT");
-  sub->add_option("--component-secret-file", opts->component_secret_file,
+  sub->add_option("--router", opts->server.router, "The router's component port HOST:PORT")->group(comp)->type_name("HOST:PORT");
+  sub->add_option("--component-secret-file", opts->server.component_secret_file,
                   "Shared component secret (else $XNET_COMPONENT_SECRET)")
       ->group(comp)
       ->type_name("FILE");

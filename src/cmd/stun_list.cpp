@@ -275,11 +275,9 @@ void run_stun_list(const StunListOptions& o, Output& out) {
   out.emit(StunListView{result, o.show_secrets});
   if (!o.watch) {
     session.close();
-    if (!result.failure) return;
     // Under --json the result already carries the error object; only the exit status is left.
-    if (!out.json()) throw *result.failure;
-    out.warning(result.failure->message);
-    throw ExitStatus{exit_code(result.failure->category)};
+    if (result.failure) out.fail_after_result(*result.failure);
+    return;
   }
   // --watch: acknowledge and print each push until SIGINT/SIGTERM (the normal way to stop).
   ops::StunListWatch w(result, query);

@@ -5,6 +5,8 @@
 #include <openssl/crypto.h>
 #include <openssl/opensslv.h>
 
+#include <ostream>
+
 // Set for this file only by CMakeLists.txt, so a new commit recompiles nothing else.
 #ifndef XNET_VERSION
 #define XNET_VERSION "0.0.0"
@@ -47,6 +49,8 @@ void to_json(nlohmann::json& j, const VersionInfo& v) {
                      {"mdns_backend", v.mdns_backend},
                      {"mdns_backend_version", v.mdns_backend_version}};
 }
+
+void print_text(std::ostream& os, const VersionInfo&, const Style&) { os << version_text(false) << '\n'; }
 
 std::string version_text(bool json) {
   auto v = version_info();

@@ -6,6 +6,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cmd/common.hpp"
+
 namespace xnet::cmd {
 
 /// The version facts of this executable; the text and JSON forms both read these fields.
@@ -24,6 +26,8 @@ struct VersionInfo {
 VersionInfo version_info();
 
 void to_json(nlohmann::json& j, const VersionInfo& v);
+/// The text form: version_text() and a newline.
+void print_text(std::ostream& os, const VersionInfo& v, const Style& s);
 
 /// What `xnet --version` prints: text lines for people, or one JSON object when json is true.
 /// The text's first line starts with "xnet <version>". No trailing newline.

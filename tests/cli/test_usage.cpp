@@ -214,3 +214,19 @@ TEST_CASE("out-of-range numbers of any option get a short message", "[cli][usage
     CHECK(r.err.find("000000") == std::string::npos);
   }
 }
+
+TEST_CASE("version --json is one object with the build facts in every spelling", "[cli][usage][json]") {
+  for (std::vector<std::string> args : {std::vector<std::string>{"--version", "--json"}, {"--json", "-V"},
+                                        {"--json", "version"}}) {
+    CAPTURE(args);
+    auto r = run_xnet(args);
+    CHECK(r.exit_code == 0);
+    CHECK(r.err.empty());
+    auto j = r.json();  // captured for schema.validate (schema/xnet-version.schema.json) too
+    CHECK(j["version"].get<std::string>().rfind("0.", 0) == 0);
+    for (const char* k : {"git", "build_type", "openssl", "openssl_build", "expat", "mdns_backend", "mdns_backend_version"})
+      CHECK(j.contains(k));
+    CHECK(j["openssl"].get<std::string>().rfind("OpenSSL ", 0) == 0);
+    CHECK(r.out.find('\n') == r.out.size() - 1);  // one line
+  }
+}

@@ -33,6 +33,21 @@
 extern char** environ;
 
 namespace xnet::pass {
+
+std::string_view event_name(EventKind kind) {
+  switch (kind) {
+    case EventKind::Listening: return "listening";
+    case EventKind::Incoming: return "incoming";
+    case EventKind::Accepted: return "accepted";
+    case EventKind::Denied: return "denied";
+    case EventKind::Closed: return "closed";
+    case EventKind::Expired: return "expired";
+    case EventKind::ListenerClosed: return "listener_closed";
+    case EventKind::Refused: return "refused";
+    case EventKind::Disconnected: return "disconnected";
+  }
+  return "unknown";
+}
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -239,7 +254,7 @@ struct Listener::Impl {
       }
     }
     for (auto& e : pending_events) {
-      if (e.event == "closed" && o.target == Target::Stdio && stdio_taken) stdio_done = true;
+      if (e.event == EventKind::Closed && o.target == Target::Stdio && stdio_taken) stdio_done = true;
       on_event(e);
     }
     pending_events.clear();
@@ -277,7 +292,7 @@ struct Listener::Impl {
     if (!res) return fail(Category::Protocol, service + ": " + res.error().message);
     if (!res->server || !res->server->port)
       return fail(Category::Protocol, service + " answered the registration without <server port=…/>");
-    ep.event = "listening";
+    ep.event = EventKind::Listening;
     ep.ip = res->server->ip;
     ep.port = *res->server->port;
     ep.expires = o.expire;
@@ -310,7 +325,7 @@ struct Listener::Impl {
     r.erase("from");
     link->send(r);
     Event e = base;
-    e.event = "denied";
+    e.event = EventKind::Denied;
     e.reason = std::move(reason);
     emit(std::move(e));
   }
@@ -344,7 +359,7 @@ struct Listener::Impl {
       case xep0003::Kind::Refused: {
         ack(st);
         Event e;
-        e.event = "refused";
+        e.event = EventKind::Refused;
         e.client_ip = q->client->ip;
         e.client_port = q->client->port.value_or(0);
         e.reason = *q->refused;
@@ -360,7 +375,7 @@ struct Listener::Impl {
         finished = true;
         Event e = ep;
         bool expired = q->expire && !q->expire_seconds;
-        e.event = expired ? "expired" : "listener_closed";
+        e.event = expired ? EventKind::Expired : EventKind::ListenerClosed;
         e.reason = expired ? "expired" : q->oneshot ? "oneshot" : "closed";
         e.expires.reset();
         emit(std::move(e));
@@ -376,7 +391,7 @@ struct Listener::Impl {
     base.client_ip = q.client->ip;
     base.client_port = q.client->port.value_or(0);
     Event in = base;
-    in.event = "incoming";
+    in.event = EventKind::Incoming;
     emit(in);
     if (!o.allow.empty()) {
       bool ok = false;
@@ -408,13 +423,13 @@ struct Listener::Impl {
       trace.warning("pass: collecting connection " + std::to_string(base.id) + ": " + err);
       if (local >= 0) ::close(local);
       Event e = base;
-      e.event = "closed";
+      e.event = EventKind::Closed;
       e.reason = "proxy_failed";
       emit(std::move(e));
       return;
     }
     Event acc = base;
-    acc.event = "accepted";
+    acc.event = EventKind::Accepted;
     emit(acc);
     if (o.target == Target::Exec) {
       start_child(proxy, base);
@@ -428,7 +443,7 @@ struct Listener::Impl {
     asio::post(io, [this, a, b, base, started] {
       start_relay(io, a, b, RelayOptions{}, [this, base, started](const RelayResult& r) {
         Event e = base;
-        e.event = "closed";
+        e.event = EventKind::Closed;
         e.bytes_in = r.a_to_b;
         e.bytes_out = r.b_to_a;
         e.reason = r.error ? "error" : "eof";
@@ -468,7 +483,7 @@ struct Listener::Impl {
     ::close(sock);
     if (pid < 0) {
       Event e = base;
-      e.event = "closed";
+      e.event = EventKind::Closed;
       e.reason = std::string("fork failed: ") + std::strerror(errno);
       emit(std::move(e));
       return;
@@ -481,7 +496,7 @@ struct Listener::Impl {
       int status = 0;
       if (::waitpid(it->first, &status, WNOHANG) == it->first) {
         Event e;
-        e.event = "closed";
+        e.event = EventKind::Closed;
         e.id = it->second.id;
         e.client_ip = it->second.client_ip;
         e.client_port = it->second.client_port;
@@ -636,7 +651,7 @@ Result<void> run_listen(const Connect& connect, ListenOptions o, const Reconnect
       return fail(std::move(e));
     }
     Event e = l.endpoint();
-    e.event = "listener_closed";
+    e.event = EventKind::ListenerClosed;
     e.reason = "interrupted";
     e.expires.reset();
     e.reconnected = false;
@@ -661,7 +676,7 @@ Result<void> run_listen(const Connect& connect, ListenOptions o, const Reconnect
       std::uniform_int_distribution<long long> jitter(step.count() / 2, step.count());
       auto delay = std::chrono::milliseconds(jitter(rng));
       Event d;
-      d.event = "disconnected";
+      d.event = EventKind::Disconnected;
       d.ip = l.endpoint().ip;
       d.port = l.endpoint().port;
       d.reason = last.message;

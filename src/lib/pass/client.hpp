@@ -105,10 +105,13 @@ struct ReconnectOptions {
 };
 
 /// One line of `pass listen` output.
+/// What a listener reports; the names (event_name) are the JSON `event` values.
+enum class EventKind { Listening, Incoming, Accepted, Denied, Closed, Expired, ListenerClosed, Refused, Disconnected };
+/// listening, incoming, accepted, denied, closed, expired, listener_closed, refused, disconnected.
+std::string_view event_name(EventKind kind);
+
 struct Event {
-  /// listening, incoming, accepted, denied, closed, expired, listener_closed, refused,
-  /// disconnected
-  std::string event;
+  EventKind event = EventKind::Listening;
   std::uint64_t id = 0;       ///< connection number (0 for listener events)
   std::string ip;             ///< public endpoint (listener events)
   std::uint16_t port = 0;

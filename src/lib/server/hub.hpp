@@ -23,6 +23,7 @@
 #include "server/accounts.hpp"
 #include "server/builtin_iq.hpp"
 #include "server/c2s.hpp"
+#include "server/event_log.hpp"
 #include "server/external.hpp"
 #include "server/scram.hpp"
 #include "server/service.hpp"
@@ -63,19 +64,6 @@ struct HubOptions {
   std::string server_secret;      ///< key of the fake SCRAM credentials ("" = random per process)
   Limits limits;
   std::vector<ExternalService> external_services;  ///< at start; then BuiltinIq holds the list
-};
-
-/// Structured log lines ("one line per event"): the cmd layer renders text or JSON lines.
-class EventLog {
- public:
-  virtual ~EventLog() = default;
-  virtual void event(std::string_view name, const nlohmann::json& fields) = 0;
-};
-
-/// An EventLog that drops everything.
-class NullEventLog final : public EventLog {
- public:
-  void event(std::string_view, const nlohmann::json&) override {}
 };
 
 /// Accounts, sessions, routing, built-in services and plug-in services of one server.
