@@ -222,17 +222,7 @@ void add_connection_options(CLI::App& sub, ConnectionOptions& o) {
       ->group(grp);
 }
 
-void apply_account_defaults(ConnectionOptions& o, Output& out) {
-  if (o.timeout_given) return;
-  const auto& g = out.globals();
-  bool explicit_path = !g.config_path.empty();
-  auto cfg = config::load(explicit_path ? std::filesystem::path(g.config_path) : config::default_path(), explicit_path);
-  if (!cfg) return;
-  const config::Account* acct = !g.account.empty() ? cfg->find(g.account) : o.jid.empty() ? cfg->selected(std::nullopt) : nullptr;
-  if (acct && acct->timeout && *acct->timeout > 0) o.timeout = *acct->timeout;
-}
-
-Result<xmpp::ConnectConfig> resolve_connection(const ConnectionOptions& o, Output& out) {
+Result<Connection> resolve_connection(const ConnectionOptions& o, Output& out) {
   const auto& g = out.globals();
   config::Config cfg;
   {
@@ -255,7 +245,9 @@ Result<xmpp::ConnectConfig> resolve_connection(const ConnectionOptions& o, Outpu
     acct = cfg.selected(std::nullopt);
   }
 
-  xmpp::ConnectConfig c;
+  Connection c;
+  c.timeout = o.timeout;
+  if (!o.timeout_given && acct && acct->timeout && *acct->timeout > 0) c.timeout = *acct->timeout;
   c.jid = !o.jid.empty() ? o.jid : (acct && acct->jid ? *acct->jid : "");
   if (c.jid.empty())
     return fail(Category::Usage, "no account given",

@@ -165,15 +165,18 @@ struct ConnectionOptions {
 /// --password-file, --password-command, --no-fast on sub.
 void add_connection_options(CLI::App& sub, ConnectionOptions& o);
 
-/// Fill what the command line left unset from the selected config-file account (timeout).
-/// Call before computing deadlines. Errors are reported later by resolve_connection.
-void apply_account_defaults(ConnectionOptions& o, Output& out);
+/// A session config with the options resolved once: command line over the config-file account
+/// (loaded once, here) over defaults, password sources included.
+struct Connection : xmpp::ConnectConfig {
+  double timeout = 10.0;  ///< --timeout, else the account's `timeout`, else 10 s
+};
 
 /// Merge command line, config file account and password sources into a session config.
-/// With a stored FAST token the password is not read now: config.password_provider reads it
-/// if the server refuses the token.
-/// Errors: Usage (no JID / no password without a TTY), Config (bad file / unknown account).
-Result<xmpp::ConnectConfig> resolve_connection(const ConnectionOptions& o, Output& out);
+/// Compute deadlines from the result's timeout, after this call (a password prompt must not eat
+/// the budget). With a stored FAST token the password is not read now: config.password_provider
+/// reads it if the server refuses the token. Errors: Usage (no JID / invalid JID / no password
+/// without a TTY), Config (bad file / unknown account).
+Result<Connection> resolve_connection(const ConnectionOptions& o, Output& out);
 
 /// The deadline for a whole operation from --timeout seconds.
 Deadline deadline_from(double seconds);

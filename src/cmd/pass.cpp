@@ -145,7 +145,8 @@ void run_listen(const ListenOptions& o, Output& out) {
     lo.exec_command = o.exec;
   }
   for (const auto& a : o.allow) lo.allow.push_back(unwrap(pass::parse_cidr(a)));
-  lo.connect_timeout = std::chrono::milliseconds(static_cast<long long>(o.conn.timeout * 1000));
+  auto cfg = unwrap(resolve_connection(o.conn, out));  // the timeout budget starts after the password
+  lo.connect_timeout = std::chrono::milliseconds(static_cast<long long>(cfg.timeout * 1000));
   lo.keepalive = std::chrono::milliseconds(static_cast<long long>(o.keepalive * 1000));
   pass::ReconnectOptions rc;
   rc.enabled = !o.no_reconnect;
@@ -154,7 +155,6 @@ void run_listen(const ListenOptions& o, Output& out) {
   // With stdio as the data path, stdout is the connection: events go to stderr.
   const auto channel = lo.target == pass::Target::Stdio ? Output::Channel::Log : Output::Channel::Data;
 
-  auto cfg = unwrap(resolve_connection(o.conn, out));
   pass::Connect connect = [&](asio::io_context& io, Deadline d) -> Result<std::unique_ptr<pass::Link>> {
     auto session = xmpp::Session::open(io, cfg, out, d);
     if (!session) return fail(session.error());
@@ -195,7 +195,7 @@ void run_close(const CloseOptions& o, Output& out) {
   auto hp = unwrap(util::parse_host_port(o.endpoint));
   if (hp.port == 0) throw Error(Category::Usage, "pass close needs IP:PORT (the listener's public endpoint)");
   auto cfg = unwrap(resolve_connection(o.conn, out));
-  auto deadline = deadline_from(o.conn.timeout);  // after the password: a prompt must not eat it
+  auto deadline = deadline_from(cfg.timeout);  // after the password: a prompt must not eat it
   auto session = unwrap(xmpp::Session::open(cfg, out, deadline));
   pass::SessionLink<xmpp::Session> link(session);
   auto service = o.service.empty() ? pass::default_service(session.info().bound_jid) : o.service;
@@ -240,7 +240,6 @@ void register_pass(CLI::App& app, Output& out) {
   listen->add_flag("--no-reconnect", lo->no_reconnect,
                    "Exit when the link is lost instead of reconnecting");
   listen->callback([lo, &out] {
-    apply_account_defaults(lo->conn, out);
     run_listen(*lo, out);
   });
 
@@ -253,7 +252,6 @@ void register_pass(CLI::App& app, Output& out) {
   close->add_option("--service", co->service, "PASS service JID (default: pass.<your domain>)")
       ->type_name("JID");
   close->callback([co, &out] {
-    apply_account_defaults(co->conn, out);
     run_close(*co, out);
   });
 }

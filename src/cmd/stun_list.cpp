@@ -269,7 +269,7 @@ ops::StunListQuery make_query(const StunListOptions& o) {
 void run_stun_list(const StunListOptions& o, Output& out) {
   auto query = make_query(o);
   auto cfg = unwrap(resolve_connection(o.conn, out));
-  auto deadline = deadline_from(o.conn.timeout);  // after the password: a prompt must not eat it
+  auto deadline = deadline_from(cfg.timeout);  // after the password: a prompt must not eat it
   auto session = unwrap(xmpp::Session::open(cfg, out, deadline));
   auto result = unwrap(ops::stun_list(session, query, deadline, out));
   out.emit(StunListView{result, o.show_secrets});
@@ -328,7 +328,6 @@ void register_stun_list(CLI::App& app, Output& out) {
       ->check(quiet(CLI::PositiveNumber))
       ->type_name("SECONDS");
   sub->callback([opts, &out] {
-    apply_account_defaults(opts->conn, out);
     run_stun_list(*opts, out);
   });
 }

@@ -185,7 +185,7 @@ void run_whoami(const WhoamiOptions& o, Output& out) {
   // The --timeout budget starts once the credentials are there (a password prompt or command
   // must not eat it).
   auto cfg = unwrap(resolve_connection(o.conn, out));
-  auto deadline = deadline_from(o.conn.timeout);
+  auto deadline = deadline_from(cfg.timeout);
   std::optional<xep0279::Ns> ns;
   if (o.ns == "0") ns = xep0279::Ns::Sic0;
   if (o.ns == "1") ns = xep0279::Ns::Sic1;
@@ -267,7 +267,6 @@ void register_whoami(CLI::App& app, Output& out) {
       ->type_name("JID")
       ->excludes(no_stun);
   sub->callback([opts, &out] {
-    apply_account_defaults(opts->conn, out);
     run_whoami(*opts, out);
   });
 }

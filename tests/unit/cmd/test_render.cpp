@@ -1,0 +1,179 @@
+// SPDX-License-Identifier: MIT
+// The result and event renderers of the command layer, without a terminal: every field of each
+// table reaches the JSON form and the text form (or is declared here as shown by another
+// field's text, so that hiding one is a visible decision).
+#include <set>
+#include <sstream>
+
+#include <catch2/catch.hpp>
+
+#include "cmd/render.hpp"
+
+using namespace xnet;
+using namespace xnet::cmd;
+
+namespace {
+
+template <class T>
+std::string text_of(const T& v) {
+  std::ostringstream os;
+  print_text(os, v, Style{});
+  return os.str();
+}
+
+// Each present field: its key in the JSON object; its text (or label) in the text form, unless
+// it is one of `shown_elsewhere`, whose own text must then be empty.
+template <class T>
+int check_both_forms(const FieldTable<T>& table, const T& v, const std::set<std::string>& shown_elsewhere) {
+  nlohmann::json j = v;
+  const std::string text = text_of(v);
+  int checked = 0;
+  for (const auto& f : table) {
+    const std::string key(f.key);
+    CAPTURE(key, text, j.dump());
+    if (!present(f.get(v), f.keep_null)) {
+      CHECK_FALSE(j.contains(key));
+      continue;
+    }
+    ++checked;
+    CHECK(j.contains(key));
+    CHECK(j[key] == f.get(v));
+    std::string t = field_text(f, v);
+    if (shown_elsewhere.count(key)) {
+      CHECK(t.empty());
+      continue;
+    }
+    if (!t.empty()) CHECK(text.find(t) != std::string::npos);
+    else CHECK(shown_elsewhere.count(key));
+  }
+  return checked;
+}
+
+pass::Event listening() {
+  pass::Event e;
+  e.event = pass::EventKind::Listening;
+  e.ip = "203.0.113.5";
+  e.port = 40001;
+  e.expires = 3600;
+  e.service = "pass.example.org";
+  e.reconnected = true;
+  e.same_port = true;
+  return e;
+}
+
+pass::Event closed() {
+  pass::Event e;
+  e.event = pass::EventKind::Closed;
+  e.id = 7;
+  e.client_ip = "198.51.100.77";
+  e.client_port = 51515;
+  e.reason = "eof";
+  e.bytes_in = 512;
+  e.bytes_out = 10240;
+  e.duration_ms = 1021.247604;
+  return e;
+}
+
+}  // namespace
+
+TEST_CASE("PASS events: every field in JSON and in the text line", "[cmd][render][pass]") {
+  const std::set<std::string> listening_hidden = {"event", "ip", "port", "expires", "service", "reconnected", "same_port"};
+  CHECK(check_both_forms(pass_event_fields(), listening(), listening_hidden) == 8);
+  // The documented text of `listening`: the endpoint alone (scripts read the first line).
+  CHECK(text_of(listening()) == "203.0.113.5:40001\n");
+  nlohmann::json lj = listening();
+  CHECK(lj["event"] == "listening");
+  CHECK(lj["expires"] == 3600);
+  CHECK(lj["endpoint"] == "203.0.113.5:40001");
+
+  const std::set<std::string> client_hidden = {"client_port", "reason"};  // reason "eof": the normal end
+  CHECK(check_both_forms(pass_event_fields(), closed(), client_hidden) == 8);
+  CHECK(text_of(closed()) == "#7 closed 198.51.100.77:51515 in 512 B, out 10240 B after 1021.2 ms\n");
+  nlohmann::json cj = closed();
+  CHECK(cj["duration_ms"] == 1021.2);
+  CHECK_FALSE(cj.contains("expires"));
+  CHECK_FALSE(cj.contains("ip"));
+
+  pass::Event r;
+  r.event = pass::EventKind::Refused;
+  r.client_ip = "192.0.2.9";
+  r.client_port = 1000;
+  r.count = 3;
+  r.reason = "not allowed";
+  check_both_forms(pass_event_fields(), r, {"client_port"});
+  CHECK(text_of(r) == "refused 192.0.2.9:1000 3 connections (not allowed)\n");
+
+  pass::Event d;
+  d.event = pass::EventKind::Disconnected;
+  d.ip = "203.0.113.5";
+  d.port = 40001;
+  d.reason = "keepalive timeout";
+  d.retry_ms = 2000;
+  check_both_forms(pass_event_fields(), d, {"ip", "port"});
+  nlohmann::json dj = d;
+  CHECK(dj["retry_ms"] == 2000.0);
+  CHECK(text_of(d) == "disconnected 203.0.113.5:40001 (keepalive timeout) retrying in 2000.0 ms\n");
+}
+
+TEST_CASE("PASS event names are named once", "[cmd][render][pass]") {
+  using K = pass::EventKind;
+  std::set<std::string> names;
+  for (K k : {K::Listening, K::Incoming, K::Accepted, K::Denied, K::Closed, K::Expired, K::ListenerClosed, K::Refused,
+              K::Disconnected})
+    names.insert(std::string(pass::event_name(k)));
+  CHECK(names.size() == 9);
+  CHECK(names.count("listener_closed") == 1);
+  CHECK(names.count("unknown") == 0);
+}
+
+TEST_CASE("serve listening: every field in JSON and in the text block", "[cmd][render][serve]") {
+  server::ServeListening r;
+  r.domain = "localhost";
+  r.c2s_port = 5222;
+  r.direct_tls_port = 5223;
+  r.listeners = {{"127.0.0.1", 5222, false}, {"::1", 5222, false}, {"127.0.0.1", 5223, true}};
+  r.certificate = "/var/lib/xnet/cert.pem";
+  r.fingerprint_sha256 = "AB:CD";
+  r.certificate_generated = true;
+  r.anonymous = true;
+  r.accounts = 0;
+  r.accounts_file = "/var/lib/xnet/accounts.json";
+  r.pid = 4242;
+  r.pass_jid = "pass.localhost";
+  r.pass_range = "40000-40099";
+  const std::set<std::string> hidden = {"event", "listeners", "certificate_generated", "accounts_file"};
+  CHECK(check_both_forms(serve_listening_fields(), r, hidden) == 14);
+  auto text = text_of(r);
+  CHECK(text.find("STARTTLS     127.0.0.1:5222, [::1]:5222") != std::string::npos);
+  CHECK(text.find("(generated, self-signed)") != std::string::npos);
+  CHECK(text.find("0 in /var/lib/xnet/accounts.json") != std::string::npos);
+  CHECK(text.find("xnet whoami --jid localhost --server 127.0.0.1:5222 --ca-file /var/lib/xnet/cert.pem") !=
+        std::string::npos);
+  nlohmann::json j = r;
+  CHECK(j["event"] == "listening");
+  CHECK(j["listeners"].size() == 3);
+  CHECK(j["listeners"][2]["tls"] == "direct");
+  CHECK(j["pass"]["jid"] == "pass.localhost");
+  r.pass_jid.reset();
+  nlohmann::json j2 = r;
+  CHECK_FALSE(j2.contains("pass"));
+
+  server::ComponentReady c{"xnet.example.org", "127.0.0.1:5347", 99};
+  check_both_forms(component_ready_fields(), c, {"mode"});
+  CHECK(text_of(c) == "xnet serve: component xnet.example.org attached to 127.0.0.1:5347 pid 99\n");
+}
+
+TEST_CASE("serve log lines: the same event as text and as a JSON line", "[cmd][render][serve]") {
+  LogEvent e{"2026-12-01T00:00:00Z", "reload", {{"accounts", 2}, {"note", ""}, {"source", "sighup"}}};
+  CHECK(text_of(e) == "2026-12-01T00:00:00Z reload accounts=2 source=sighup\n");
+  nlohmann::json j = e;
+  CHECK(j == nlohmann::json{{"ts", "2026-12-01T00:00:00Z"}, {"event", "reload"}, {"accounts", 2}, {"note", ""},
+                            {"source", "sighup"}});
+}
+
+TEST_CASE("durations are formatted like they are rounded", "[cmd][render]") {
+  CHECK(format_ms(1021.247604) == "1021.2 ms");
+  CHECK(format_ms(0.04) == "0.0 ms");
+  CHECK(format_ms(15.06) == "15.1 ms");
+  CHECK(format_ms(12345.0) == "12.3 s");
+}
