@@ -183,7 +183,7 @@ complete -c xnet -n '__xnet_at '\''xnet serve'\''' -l pass-bandwidth -x -d 'Byte
 complete -c xnet -n '__xnet_at '\''xnet serve'\''' -l pass-relays-per-source -x -d 'Concurrent relayed connections from one client address, pending ones included (default 8)'
 complete -c xnet -n '__xnet_at '\''xnet serve'\''' -l pass-pending-per-source -x -d 'Connections from one client address waiting for their owners (default 8)'
 complete -c xnet -n '__xnet_at '\''xnet serve'\''' -l pass-grace -x -d 'Seconds a port is kept for its account after the owner'\''s session dropped (default 120, 0 = none)'
-complete -c xnet -n '__xnet_at '\''xnet serve'\''' -l pass-owner-ping -x -d 'Component mode: ping owners every SECONDS, freeing the ports of silent ones (default 30, 0 = off)'
+complete -c xnet -n '__xnet_at '\''xnet serve'\''' -l pass-owner-ping -x -d 'Ping port owners every SECONDS, freeing the ports of silent ones (default 30, 0 = off)'
 complete -c xnet -n '__xnet_at '\''xnet serve'\''' -l pass-anonymous -d 'Let anonymous (SASL ANONYMOUS) sessions rent ports'
 complete -c xnet -n '__xnet_at '\''xnet serve'\''' -l pass-max-expire -x -d 'Longest lifetime of a public port in seconds; also the default (default: none)'
 complete -c xnet -n '__xnet_at '\''xnet serve'\''' -l listen -x -d 'Listen on ADDR (repeatable; default 127.0.0.1 and ::1)'

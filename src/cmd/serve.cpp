@@ -294,7 +294,7 @@ void add_pass_options(CLI::App& serve, pass::ServeOptions& o) {
       ->check(CLI::Range(0.0, 86400.0))
       ->type_name("SECONDS");
   serve.add_option("--pass-owner-ping", o.owner_ping,
-                   "Component mode: ping owners every SECONDS, freeing the ports of silent ones (default 30, 0 = off)")
+                   "Ping port owners every SECONDS, freeing the ports of silent ones (default 30, 0 = off)")
       ->group(g)
       ->check(CLI::Range(0.0, 3600.0))
       ->type_name("SECONDS");

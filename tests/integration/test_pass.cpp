@@ -757,3 +757,25 @@ TEST_CASE("pass: close from a new session frees a port held for a killed owner",
   CHECK(r.exit_code == 81);
   CHECK(r.json()["error"]["stanza_error"]["condition"] == "item-not-found");
 }
+
+TEST_CASE("pass: the built-in server pings owners and frees the ports of one that stopped answering",
+          "[integration][pass]") {
+  ServeFixture serve(serve_options({"--pass-owner-ping", "1", "--pass-grace", "0"}));
+  Server s{serve.server(), serve.cert()};
+  EchoServer echo;
+  Listen l(s, "alice", {"--forward", echo.target()});
+  // A live owner answers the pings: after several rounds its port still relays.
+  std::this_thread::sleep_for(2500ms);  // spans two ping rounds on purpose (nothing to await)
+  int c = tcp_connect(l.port());
+  REQUIRE(c >= 0);
+  CHECK(round_trip(c, "alive") == "alive");
+  ::close(c);
+  CHECK(serve.log().find("pass_owner_gone") == std::string::npos);
+  // A frozen owner (as behind a NAT that dropped its mapping) keeps its TCP session open but
+  // answers nothing: within two rounds its port is closed.
+  l.process().signal(SIGSTOP);
+  CHECK(serve.wait_log("pass_owner_gone", 5s));
+  CHECK(serve.log().find("reason=ping_timeout") != std::string::npos);
+  CHECK(refused_within(l.port(), 3s));
+  l.process().signal(SIGCONT);
+}

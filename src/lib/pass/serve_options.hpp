@@ -31,7 +31,7 @@ struct ServeOptions {
   std::size_t relays_per_source = 8;
   std::size_t pending_per_source = 8;
   double grace = 120.0;         ///< seconds a gone owner's ports are kept for its reconnect
-  double owner_ping = 30.0;     ///< component mode: seconds between pings of owners (0 = off)
+  double owner_ping = 30.0;     ///< seconds between pings of port owners (0 = off)
 };
 
 struct PortRange {

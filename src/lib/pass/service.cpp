@@ -123,7 +123,7 @@ struct PassService::Impl : std::enable_shared_from_this<Impl> {
     std::string outstanding;  // id of the ping in flight ("" = none)
     bool answers = false;     // answered a ping with a result before
   };
-  std::map<std::string, OwnerPing> remote_owners;  // component mode, by owner full JID
+  std::map<std::string, OwnerPing> remote_owners;  // pinged owners, by full JID
   bool stopped = false;
 
   void event(std::string_view name, nlohmann::json fields) {
@@ -188,7 +188,7 @@ struct PassService::Impl : std::enable_shared_from_this<Impl> {
       if (auto r = reg.reclaim(o.full_jid, *q.reclaim, q.token.has_value())) {
         for (const auto& p : r->dropped) drop_io(p.id);
         session_ip[o.full_jid] = o.remote ? normalize_ip(o.remote->ip) : std::string();
-        if (!o.local) remote_owners.emplace(o.full_jid, OwnerPing{});
+        remote_owners.emplace(o.full_jid, OwnerPing{});
         xep0003::Query res;
         res.server = ep(r->listener.port);
         reply_result(iq, res);
@@ -214,7 +214,7 @@ struct PassService::Impl : std::enable_shared_from_this<Impl> {
     }
     listeners[l->port] = acc;
     session_ip[o.full_jid] = o.remote ? normalize_ip(o.remote->ip) : std::string();
-    if (!o.local) remote_owners.emplace(o.full_jid, OwnerPing{});
+    remote_owners.emplace(o.full_jid, OwnerPing{});
     accept_loop(l->port, acc);
     xep0003::Query r;
     r.server = ep(l->port);
@@ -570,9 +570,11 @@ struct PassService::Impl : std::enable_shared_from_this<Impl> {
     reschedule();
   }
 
-  // Component mode: the router may never tell that an owner left (no directed presence, or a
-  // router that drops it), so owners are pinged (XEP-0199); no answer by the next round, or an
-  // error, ends their session here.
+  // Owners are pinged (XEP-0199); no answer by the next round, or an error, ends their session
+  // here. Component mode: the router may never tell that an owner left (no directed presence, or
+  // a router that drops it). Built-in server: an owner behind a NAT that dropped its mapping
+  // keeps a session that looks alive until TCP gives up (many minutes); its ports are freed
+  // within two rounds instead.
   void schedule_pings() {
     if (!ping_timer || stopped || cfg.owner_ping_interval.count() <= 0) return;
     ping_timer->expires_after(cfg.owner_ping_interval);

@@ -27,8 +27,8 @@ struct ServiceConfig {
   std::chrono::milliseconds half_close_timeout{30000};
   /// Let SASL ANONYMOUS sessions rent ports (off: they get forbidden, legacy code 403).
   bool allow_anonymous = false;
-  /// Component mode: how often the service pings (XEP-0199) the owners of its listeners; an
-  /// owner that answers with an error or not before the next ping is treated as gone.
+  /// How often the service pings (XEP-0199) the owners of its listeners (both modes); an owner
+  /// that answers with an error or not before the next ping is treated as gone.
   std::chrono::milliseconds owner_ping_interval{30000};
 };
 
