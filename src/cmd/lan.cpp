@@ -297,40 +297,20 @@ void run_send(const SendOptions& o, Output& out) {
   if (o.timeout <= 0) throw Error(Category::Usage, "--timeout must be positive");
   Deadline deadline = Deadline::in(to_ms(o.timeout));
 
-  std::string text = o.message ? *o.message : read_stdin_limited(256 * 1024);
-  std::vector<std::string> bodies;
-  if (o.each_line) {
-    std::istringstream in(text);
-    std::string line;
-    while (std::getline(in, line)) {
-      if (!line.empty() && line.back() == '\r') line.pop_back();
-      if (!line.empty()) bodies.push_back(line);
-    }
-  } else {
-    if (!o.message)
-      while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
-    if (!text.empty()) bodies.push_back(text);
-  }
-  if (bodies.empty()) throw Error(Category::Input, "nothing to send: the message is empty");
-  for (const auto& b : bodies) unwrap(mdns::check_xml_text("the message", b));
+  mdns::OutgoingText text;
+  text.text = o.message ? *o.message : read_stdin_limited(256 * 1024);
+  text.from_stdin = !o.message;
+  text.each_line = o.each_line;
+  text.from = from;
+  text.to = o.peer;
+  text.thread = o.thread;
+  auto msgs = unwrap(mdns::make_messages(text));
 
   auto backend = unwrap(mdns::make_backend(out));
   out.progress(1, "lan: resolving '" + o.peer + "'");
   auto svc = unwrap(backend->resolve(o.peer, mdns::kPresenceType, deadline.remaining()));
   backend.reset();
 
-  std::vector<xep0174::Message> msgs;
-  unsigned n = 0;
-  for (const auto& b : bodies) {
-    xep0174::Message m;
-    m.from = from;
-    m.to = o.peer;
-    m.type = "chat";
-    m.id = "xnet-" + std::to_string(::getpid()) + "-" + std::to_string(++n);
-    m.body = b;
-    m.thread = o.thread;
-    msgs.push_back(std::move(m));
-  }
   mdns::StreamConfig sc;
   sc.local_name = from;
   sc.peer_name = o.peer;

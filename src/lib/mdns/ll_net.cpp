@@ -12,7 +12,9 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <sstream>
 
+#include "mdns/announce.hpp"
 #include "util/interrupt.hpp"
 
 namespace xnet::mdns {
@@ -484,6 +486,37 @@ Result<SendReport> send_messages(const ResolvedService& svc, StreamConfig cfg,
   if (failure) return fail(*failure);
   rep.elapsed_ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
   return rep;
+}
+
+Result<std::vector<xep0174::Message>> make_messages(const OutgoingText& t) {
+  std::vector<std::string> bodies;
+  if (t.each_line) {
+    std::istringstream in(t.text);
+    for (std::string line; std::getline(in, line);) {
+      if (!line.empty() && line.back() == '\r') line.pop_back();
+      if (!line.empty()) bodies.push_back(line);
+    }
+  } else {
+    std::string text = t.text;
+    if (t.from_stdin)
+      while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+    if (!text.empty()) bodies.push_back(std::move(text));
+  }
+  if (bodies.empty()) return fail(Category::Input, "nothing to send: the message is empty");
+  std::vector<xep0174::Message> msgs;
+  unsigned n = 0;
+  for (auto& b : bodies) {
+    if (auto ok = check_xml_text("the message", b); !ok) return fail(ok.error());
+    xep0174::Message m;
+    m.from = t.from;
+    m.to = t.to;
+    m.type = "chat";
+    m.id = "xnet-" + std::to_string(::getpid()) + "-" + std::to_string(++n);
+    m.body = std::move(b);
+    m.thread = t.thread;
+    msgs.push_back(std::move(m));
+  }
+  return msgs;
 }
 
 }  // namespace xnet::mdns

@@ -94,6 +94,18 @@ struct SendReport {
   double elapsed_ms = 0;
 };
 
+/// What `lan send` sends: the message text split into bodies (each_line: one per non-empty line,
+/// CR LF tolerated; else one body, with the trailing newlines of piped input trimmed when
+/// from_stdin), each checked for XML-legal characters, as chat messages from `from` to `to`
+/// with ids unique to this process. Errors: Input (nothing to send, a character XML forbids).
+struct OutgoingText {
+  std::string text;
+  bool each_line = false;
+  bool from_stdin = false;
+  std::string from, to, thread;
+};
+Result<std::vector<xep0174::Message>> make_messages(const OutgoingText& t);
+
 /// Connect to service (trying its addresses in order), open the stream as config (initiator),
 /// send messages, close the stream and wait for the peer's close (XEP-0174 §4.2), all within
 /// deadline. Errors: Connect (refused/unreachable), Timeout, Protocol (stream error), Interrupted.
