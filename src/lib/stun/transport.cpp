@@ -313,8 +313,15 @@ asio::awaitable<Result<std::vector<Address>>> async_resolve(std::string host, st
     if (auto a = Address::parse(host.substr(1, host.size() - 2), port)) co_return std::vector<Address>{*a};
   auto resolver = std::make_shared<asio::ip::udp::resolver>(co_await asio::this_coro::executor);
   auto* r = resolver.get();
-  auto [res, fired] = co_await with_timeout(r->async_resolve(host, std::to_string(port), kTuple), timeout,
-                                            [resolver] { resolver->cancel(); });
+  // No temporary with a destructor inside the co_await expression: GCC 12 destroys such
+  // temporaries twice (AddressSanitizer: the resolver's control block freed twice). The
+  // timer's handler may outlive this coroutine, so it holds the resolver weakly.
+  const std::string service = std::to_string(port);
+  std::function<void()> cancel = [weak = std::weak_ptr(resolver)] {
+    if (auto live = weak.lock()) live->cancel();
+  };
+  auto op = r->async_resolve(host, service, kTuple);
+  auto [res, fired] = co_await with_timeout(std::move(op), timeout, std::move(cancel));
   auto [ec, results] = res;
   if (fired) co_return fail(Category::Timeout, "cannot resolve " + host + ": no answer in " +
                                                    std::to_string(timeout.count()) + " ms");
