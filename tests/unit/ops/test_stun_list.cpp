@@ -297,3 +297,29 @@ TEST_CASE("watch --probe: a push probes the servers it names, the others keep th
       if (e2.probe_targets[i].host == "stun.example.org") CHECK(e2.probes[i].ok());
   }
 }
+
+TEST_CASE("watch: pushed lists are cut at kMaxWatchedServices with a warning", "[ops][stun_list]") {
+  FakeServer server;
+  server.replies["example.org|" + kInfoNs + "|query"] =
+      result_with("<query xmlns='" + kInfoNs + "'><feature var='urn:xmpp:extdisco:2'/></query>");
+  server.replies["example.org|urn:xmpp:extdisco:2|services"] = fixture("extdisco2_services.xml");
+  FakeProber prober;
+  StunListQuery q;
+  q.watch = true;
+  q.request_credentials = false;
+  auto r = stun_list(std::ref(server), "alice@example.org/cli", kNow, q, std::ref(prober), null_trace());
+  REQUIRE(r);
+  StunListWatch w(*r, q);
+  std::string entries;
+  for (std::size_t i = 0; i < kMaxWatchedServices + 10; ++i)
+    entries += "<service action='add' type='stun' host='s" + std::to_string(i) + ".example.org' port='3478' transport='udp'/>";
+  auto push = xml::parse("<iq xmlns='jabber:client' type='set' id='big' from='example.org'>"
+                         "<services xmlns='urn:xmpp:extdisco:2'>" + entries + "</services></iq>");
+  REQUIRE(push);
+  auto step = w.on_stanza(*push, kNow);
+  REQUIRE(step);
+  REQUIRE(step->event);
+  CHECK(step->event->rows.size() == kMaxWatchedServices);
+  CHECK(std::any_of(step->event->warnings.begin(), step->event->warnings.end(),
+                    [](const std::string& s) { return s.find("keeping the first 1000") != std::string::npos; }));
+}
