@@ -8,6 +8,7 @@
 #include "../src/lib/server/builtin_iq.cpp"
 #include "../src/lib/server/c2s.cpp"
 #include "../src/lib/server/external.cpp"
+#include "../src/lib/server/fast_tokens.cpp"
 #include "../src/lib/server/hub.cpp"
 #include "../src/lib/server/sasl2.cpp"
 #include "../src/lib/server/scram.cpp"

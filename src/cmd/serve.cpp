@@ -15,6 +15,7 @@
 #include "cmd/render.hpp"
 #include "password.hpp"
 #include "server/accounts.hpp"
+#include "server/fast_tokens.hpp"
 #include "server/serve_setup.hpp"
 #include "server/stanza.hpp"
 #include "util/hostport.hpp"
@@ -229,6 +230,7 @@ void run_user(const std::string& action, const ServeOptions& so, const UserOptio
   if (action == "del") {
     if (!accounts.remove(uo.name)) throw Error(Category::Input, "no such user '" + uo.name + "'");
     unwrap(accounts.save(cfg.accounts_file));
+    server::forget_fast_tokens(cfg.state_dir, uo.name);
     return out.emit(UserChange{"deleted", uo.name, "", cfg.accounts_file});
   }
   password::Sources src;
@@ -239,6 +241,7 @@ void run_user(const std::string& action, const ServeOptions& so, const UserOptio
   for (const auto& w : pw.warnings) out.warning(w);
   unwrap(accounts.set(uo.name, pw.password));
   unwrap(accounts.save(cfg.accounts_file));
+  server::forget_fast_tokens(cfg.state_dir, uo.name);
   auto n = server::normalize_localpart(uo.name).value_or(uo.name);
   out.emit(UserChange{"added", n, n + "@" + server::normalize_jid(cfg.domain), cfg.accounts_file});
 }

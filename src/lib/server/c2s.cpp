@@ -5,6 +5,7 @@
 #include <ctime>
 
 #include "server/crypto.hpp"
+#include "server/fast_tokens.hpp"
 #include "server/hub.hpp"
 #include "server/stanza.hpp"
 #include "xep/xep0030.hpp"
@@ -264,7 +265,14 @@ std::vector<std::string> C2sSession::mechanisms(bool sasl2) const {
   return m;
 }
 
-std::vector<std::string> C2sSession::fast_mechanisms() const { return {}; }
+// XEP-0484: only over TLS, and only with a token store.
+std::vector<std::string> C2sSession::fast_mechanisms() const {
+  if (!tls_ || !hub_.options().fast_tokens) return {};
+  std::vector<std::string> m;
+  if (!exporter_.empty()) m.emplace_back(kHtExpr);
+  m.emplace_back(kHtNone);
+  return m;
+}
 
 void C2sSession::send_features() {
   const auto& o = hub_.options();
@@ -308,6 +316,7 @@ void C2sSession::handle_stanza(xml::Element& st) {
     if (st.ns == kTlsNs && st.name == "starttls") return handle_starttls(st);
     if (st.ns == kSaslNs || st.ns == kSasl2Ns) {
       if (sasl_busy_) return;
+      sasl2_failed_ = false;
       bool v2 = st.ns == kSasl2Ns;
       if (st.name == (v2 ? "authenticate" : "auth")) {
         sasl2_ = v2;
@@ -326,6 +335,14 @@ void C2sSession::handle_stanza(xml::Element& st) {
         scram_mech_.clear();
         return sasl_failure("aborted");
       }
+    }
+    // A client that pipelined stanzas behind its final SASL2 message (XEP-0388 has no restart,
+    // XEP-0484 allows one round trip) and was refused retries or falls back to its password:
+    // its stanzas are dropped rather than answered with a stream error (bounded).
+    bool stanza = st.ns == kClientNs && (st.name == "iq" || st.name == "message" || st.name == "presence");
+    if (stanza && (sasl2_failed_ || (sasl2_ && sasl_busy_)) && dropped_ < 32) {
+      if (dropped_++ == 0) hub_.log().event("dropped_after_auth_failure", {{"session", id_}, {"ip", remote_.ip}});
+      return;
     }
     close_with_error("not-authorized", "authenticate first");
     return;
@@ -368,6 +385,7 @@ void C2sSession::handle_authenticate(const xml::Element& st) {
   auto a = parse_sasl2_authenticate(st);
   if (!a) return sasl_failure(sasl_condition(a.error()));
   auth2_ = std::move(*a);
+  fast_login_ = fast_rotate_ = false;
   auto fast = fast_mechanisms();
   bool fast_mech = std::find(fast.begin(), fast.end(), auth2_.mechanism) != fast.end();
   if (auth2_.fast || fast_mech) {
@@ -384,9 +402,38 @@ void C2sSession::handle_authenticate(const xml::Element& st) {
   sasl_start(auth2_.mechanism, auth2_.initial_response);
 }
 
-void C2sSession::handle_fast(const std::string&) {
-  scram_mech_.clear();
-  sasl_failure("invalid-mechanism");
+// XEP-0484 with draft-schmaus-kitten-sasl-ht: the initial response is
+// username NUL HMAC-SHA-256(token, "Initiator" || cb-data); one round trip.
+void C2sSession::handle_fast(const std::string& initial) {
+  auto* store = hub_.options().fast_tokens.get();
+  if (!store) return sasl_failure("invalid-mechanism");
+  auto nul = initial.find('\0');
+  if (nul == std::string::npos || nul == 0 || nul > 1024) return sasl_failure("malformed-request");
+  std::string name = initial.substr(0, nul);
+  if (auto at = name.find('@'); at != std::string::npos) {
+    if (normalize_jid(name.substr(at + 1)) != hub_.domain()) return sasl_failure("not-authorized");
+    name.resize(at);
+  }
+  auto norm = normalize_localpart(name);
+  if (!norm) return sasl_failure("not-authorized");
+  if (throttled(*norm)) return;
+  auto cred = hub_.accounts().find(*norm, crypto::Hash::Sha256);
+  std::string fp = cred ? credential_fingerprint(hub_.options().server_secret, *cred) : std::string("none");
+  std::string cb = auth2_.mechanism == kHtExpr ? exporter_ : std::string();
+  auto v = store->verify(*norm, auth2_.user_agent_id, auth2_.mechanism, initial.substr(nul + 1), cb, fp,
+                         auth2_.fast_count, auth2_.fast_invalidate, static_cast<std::int64_t>(std::time(nullptr)));
+  if (v.outcome == FastTokenStore::Outcome::Invalid) return sasl_failure("not-authorized");
+  if (v.outcome == FastTokenStore::Outcome::Expired) {
+    // Not a guess: the client held a real token. No penalty; it falls back to its password.
+    attempt_user_.clear();
+    hub_.log().event("fast_token_expired", {{"session", id_}, {"ip", remote_.ip}, {"user", *norm}});
+    return sasl_failure("credentials-expired");
+  }
+  fast_login_ = true;
+  fast_rotate_ = v.rotate && !auth2_.fast_invalidate;
+  if (auth2_.fast_invalidate)
+    hub_.log().event("fast_token_invalidated", {{"session", id_}, {"ip", remote_.ip}, {"user", *norm}});
+  sasl_success(*norm, v.responder);
 }
 
 // Both profiles: start mech with the (decoded) initial response.
@@ -477,7 +524,8 @@ void C2sSession::sasl_success(const std::string& user, const std::string& additi
                             {"ip", remote_.ip},
                             {"user", user},
                             {"mechanism", scram_mech_},
-                            {"sasl2", sasl2_}});
+                            {"sasl2", sasl2_},
+                            {"fast", fast_login_}});
   if (scram_mech_ != "ANONYMOUS") hub_.throttle().succeeded(remote_.ip, user);
   attempt_user_.clear();
   user_ = user;
@@ -506,8 +554,23 @@ void C2sSession::sasl_success(const std::string& user, const std::string& additi
       hub_.log().event("bind_failed", {{"session", id_}, {"user", user}, {"condition", full.error().message}});
     }
   }
+  // XEP-0484: a token when asked for, or a fresh one when the one used is due for rotation.
   std::optional<IssuedToken> token;
+  auto* store = hub_.options().fast_tokens.get();
+  std::string want = auth2_.request_token;
+  if (want.empty() && fast_login_ && fast_rotate_) want = scram_mech_;
+  if (store && !want.empty() && scram_mech_ != "ANONYMOUS") {
+    if (auto cred = hub_.accounts().find(user, crypto::Hash::Sha256)) {
+      auto issued = store->issue(user, auth2_.user_agent_id, want,
+                                 credential_fingerprint(hub_.options().server_secret, *cred),
+                                 static_cast<std::int64_t>(std::time(nullptr)));
+      token = IssuedToken{issued.token, xep0082_datetime(issued.expiry)};
+      hub_.log().event("fast_token_issued", {{"session", id_}, {"user", user}, {"mechanism", want},
+                                             {"expiry", token->expiry}, {"rotation", auth2_.request_token.empty()}});
+    }
+  }
   send(sasl2_success(additional, authzid, bound, token));
+  fast_login_ = fast_rotate_ = false;
   state_ = bound ? State::Bound : State::Authenticated;
   scram_mech_.clear();
   send_features();
@@ -537,7 +600,9 @@ void C2sSession::sasl_failure(std::string_view condition, std::string_view text)
   // Only the throttle's text is sent; the others name internals (logged below instead).
   std::string shown = condition == "temporary-auth-failure" ? std::string(text) : std::string();
   std::string out;
+  fast_login_ = false;
   if (sasl2_) {
+    sasl2_failed_ = true;
     out = sasl2_failure(condition, shown).str(kClientNs);
   } else {
     out = "<failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><" + std::string(condition) + "/>";

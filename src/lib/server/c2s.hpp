@@ -143,6 +143,10 @@ class C2sSession final : public xml::StreamHandler {
   std::string exporter_;         ///< tls-exporter data (TLS 1.3), fetched once per TLS session
   bool exporter_fetched_ = false;
   std::string stream_from_;      ///< the client's stream header 'from' (normalised bare JID)
+  bool fast_login_ = false;      ///< the SASL2 exchange uses a FAST token
+  bool fast_rotate_ = false;     ///< that token is due for rotation
+  bool sasl2_failed_ = false;    ///< the last SASL2 attempt failed: drop stanzas pipelined behind it
+  int dropped_ = 0;              ///< stanzas dropped so (bounded)
   Clock::time_point created_ = Clock::now();
   Clock::time_point last_rx_ = Clock::now();
   Clock::time_point last_tx_ = Clock::now();

@@ -25,6 +25,7 @@
 #include "server/c2s.hpp"
 #include "server/event_log.hpp"
 #include "server/external.hpp"
+#include "server/fast_tokens.hpp"
 #include "server/scram.hpp"
 #include "server/service.hpp"
 #include "server/throttle.hpp"
@@ -64,6 +65,7 @@ struct HubOptions {
   std::string server_secret;      ///< key of the fake SCRAM credentials ("" = random per process)
   Limits limits;
   std::vector<ExternalService> external_services;  ///< at start; then BuiltinIq holds the list
+  std::shared_ptr<FastTokenStore> fast_tokens;  ///< XEP-0484 tokens (null = FAST not offered)
 };
 
 /// Accounts, sessions, routing, built-in services and plug-in services of one server.

@@ -158,6 +158,9 @@ Result<std::unique_ptr<ServeInstance>> ServeInstance::open(asio::io_context& io,
   auto secret = load_server_secret(cfg.state_dir);
   if (!secret) return fail(secret.error());
   ho.server_secret = *secret;
+  auto tokens = FastTokenStore::open(std::filesystem::path(cfg.state_dir) / kFastTokenFile, ho.server_secret);
+  if (!tokens) return fail(tokens.error());
+  ho.fast_tokens = std::make_shared<FastTokenStore>(std::move(*tokens));
   ho.limits = cfg.limits;
   ho.external_services = cfg.external_services;
 

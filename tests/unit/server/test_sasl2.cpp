@@ -394,7 +394,7 @@ TEST_CASE("SASL2 SCRAM-SHA-256 with challenge and response, then a wrong passwor
   }
 }
 
-TEST_CASE("SASL2 refusals: unknown mechanism, PLAIN or HT without TLS, bad base64, abort, stanzas first",
+TEST_CASE("SASL2 refusals: unknown mechanism, PLAIN or HT without TLS, bad base64, abort, stanzas behind a refusal",
           "[sasl2][session]") {
   World w;
   {
@@ -413,8 +413,15 @@ TEST_CASE("SASL2 refusals: unknown mechanism, PLAIN or HT without TLS, bad base6
     out = c.feed("<response xmlns='urn:xmpp:sasl:2'>AA==</response>");
     CHECK_THAT(out, Contains("<malformed-request"));
     CHECK(c.s.state() == C2sSession::State::Negotiating);
+    // Stanzas behind a refused SASL2 attempt are dropped (the client retries), a bounded number.
     out = c.feed("<iq type='get' id='x'><ping xmlns='urn:xmpp:ping'/></iq>");
+    CHECK(out.empty());
+    CHECK_FALSE(c.t.closed);
+    std::string many;
+    for (int i = 0; i < 40; ++i) many += "<iq type='get' id='x'><ping xmlns='urn:xmpp:ping'/></iq>";
+    out = c.feed(many);
     CHECK_THAT(out, Contains("<not-authorized xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>"));
+    CHECK(c.t.closed);
   }
   {
     HubOptions o = World::defaults();
