@@ -743,6 +743,9 @@ struct ClientNegotiator::Impl final : xml::StreamHandler {
       m = config.fast_token->mechanism;
       auto creds = credentials(offered);
       creds.password = config.fast_token->token;
+      // The token was issued bound to tls-exporter (EXPR): bind again even when the features
+      // (with XEP-0440's list) have not arrived yet, as with a token sent behind the header.
+      if (m == "HT-SHA-256-EXPR") creds.cb_exporter = tls13 ? exporter : std::string();
       mech = sasl::make_ht(m, creds);
       fast_in_use = true;
     } else {

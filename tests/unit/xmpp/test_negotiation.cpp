@@ -1006,3 +1006,25 @@ TEST_CASE("a refused FAST token falls back to the password on the same stream", 
   CHECK(n.take_output().starts_with("<authenticate xmlns='urn:xmpp:sasl:2' mechanism='SCRAM-SHA-1'>"));
   CHECK(n.mechanism() == "SCRAM-SHA-1");
 }
+
+TEST_CASE("an HT-SHA-256-EXPR token sent behind the header binds to tls-exporter", "[xmpp][sasl2][fast]") {
+  auto c = sasl2_config();
+  const std::string token = "WXZzciBwYmFmdmZnZiBqdmd1IGp2eXFhcmZm";
+  const std::string exporter(32, '\x42');
+  c.fast_token = FastToken{"HT-SHA-256-EXPR", token, ""};
+  c.password.clear();
+  ClientNegotiator n(c, null_trace());
+  n.start();
+  n.tls_established({"TLSv1.3", exporter});
+  std::string initial =
+      "user" + std::string(1, '\0') + crypto::hmac(crypto::Hash::Sha256, token, "Initiator" + exporter);
+  CHECK(n.take_output().find("mechanism='HT-SHA-256-EXPR'><initial-response>" + b64(initial) + "</initial-response>") !=
+        std::string::npos);
+  n.feed(kServerHeader + sasl2_features() + "<success xmlns='urn:xmpp:sasl:2'><additional-data>" +
+         b64(crypto::hmac(crypto::Hash::Sha256, token, "Responder" + exporter)) +
+         "</additional-data><authorization-identifier>user@example.org/xnet.1</authorization-identifier>"
+         "<bound xmlns='urn:xmpp:bind:0'/></success>");
+  auto ev = drain(n);
+  REQUIRE(ev.size() == 1);
+  CHECK(ev[0].kind == Event::Kind::Bound);
+}
