@@ -728,3 +728,41 @@ TEST_CASE("serve raises its descriptor soft limit and logs it", "[integration][s
   CHECK(cap < soft);
   CHECK(cap > 0);
 }
+
+TEST_CASE("FAST tokens: serve keeps them hashed in its state dir and drops them when the password changes",
+          "[integration][serve][fast]") {
+  ServeFixture s({{{"alice", kPassword}}, {}, {}, false, false});
+  auto client_state = s.state_dir() / "client-state";
+  std::filesystem::create_directories(client_state);
+  auto r = run_xnet({"--json", "whoami", "--jid", "alice@localhost", "--server", s.direct_tls_server(), "--direct-tls",
+                     "--ca-file", s.cert(), "--no-stun", "--timeout", "10", "--debug", "xml"},
+                    {{"XNET_PASSWORD", kPassword}, {"XDG_STATE_HOME", client_state.string()}});
+  INFO(r.err << s.log());
+  REQUIRE(r.exit_code == 0);
+  // The client logged in with SASL2 + Bind 2 and received a token.
+  CHECK(r.err.find("<authenticate xmlns='urn:xmpp:sasl:2'") != std::string::npos);
+  std::string token;
+  for (const auto& f : std::filesystem::directory_iterator(client_state / "xnet"))
+    if (f.path().filename().string().starts_with("fast-")) {
+      std::istringstream in(read_file(f.path()));
+      std::string line;
+      while (std::getline(in, line))
+        if (line.size() == 86) token = line;
+    }
+  REQUIRE(token.size() == 86);
+  auto tokens = s.state_dir() / "fast-tokens.json";
+  REQUIRE(std::filesystem::exists(tokens));
+  CHECK((std::filesystem::status(tokens).permissions() & std::filesystem::perms::mask) ==
+        (std::filesystem::perms::owner_read | std::filesystem::perms::owner_write));
+  auto stored = read_file(tokens);
+  CHECK(stored.find("\"user\":\"alice\"") != std::string::npos);
+  CHECK(stored.find(token) == std::string::npos);
+  REQUIRE(s.wait_log("fast_token_issued"));
+  CHECK(s.log().find(token) == std::string::npos);
+  CHECK(r.err.find(token) == std::string::npos);
+  // A new password: the account's tokens leave the file (and would fail anyway).
+  auto add = run_xnet({"serve", "user", "add", "alice", "--state-dir", s.state_dir().string()},
+                      {{"XNET_PASSWORD", "another password"}});
+  REQUIRE(add.exit_code == 0);
+  CHECK(read_file(tokens).find("\"user\":\"alice\"") == std::string::npos);
+}

@@ -384,29 +384,29 @@ void C2sSession::handle_authenticate(const xml::Element& st) {
   if (o.require_tls && o.tls_available && !tls_) return sasl_failure("encryption-required");
   auto a = parse_sasl2_authenticate(st);
   if (!a) return sasl_failure(sasl_condition(a.error()));
-  auth2_ = std::move(*a);
+  auth2_ = std::make_unique<Sasl2Authenticate>(std::move(*a));
   fast_login_ = fast_rotate_ = false;
   auto fast = fast_mechanisms();
-  bool fast_mech = std::find(fast.begin(), fast.end(), auth2_.mechanism) != fast.end();
-  if (auth2_.fast || fast_mech) {
+  bool fast_mech = std::find(fast.begin(), fast.end(), auth2_->mechanism) != fast.end();
+  if (auth2_->fast || fast_mech) {
     // XEP-0484 §3.3: a token login names a FAST mechanism and carries <fast/>.
-    if (!auth2_.fast || !fast_mech || !auth2_.initial_response) {
+    if (!auth2_->fast || !fast_mech || !auth2_->initial_response) {
       scram_mech_.clear();
       return sasl_failure("invalid-mechanism");
     }
-    scram_mech_ = auth2_.mechanism;
-    return handle_fast(*auth2_.initial_response);
+    scram_mech_ = auth2_->mechanism;
+    return handle_fast(*auth2_->initial_response);
   }
-  if (!auth2_.request_token.empty() && std::find(fast.begin(), fast.end(), auth2_.request_token) == fast.end())
-    auth2_.request_token.clear();  // a token for a mechanism not offered is simply not issued
-  sasl_start(auth2_.mechanism, auth2_.initial_response);
+  if (!auth2_->request_token.empty() && std::find(fast.begin(), fast.end(), auth2_->request_token) == fast.end())
+    auth2_->request_token.clear();  // a token for a mechanism not offered is simply not issued
+  sasl_start(auth2_->mechanism, auth2_->initial_response);
 }
 
 // XEP-0484 with draft-schmaus-kitten-sasl-ht: the initial response is
 // username NUL HMAC-SHA-256(token, "Initiator" || cb-data); one round trip.
 void C2sSession::handle_fast(const std::string& initial) {
   auto* store = hub_.options().fast_tokens.get();
-  if (!store) return sasl_failure("invalid-mechanism");
+  if (!store || !auth2_) return sasl_failure("invalid-mechanism");
   auto nul = initial.find('\0');
   if (nul == std::string::npos || nul == 0 || nul > 1024) return sasl_failure("malformed-request");
   std::string name = initial.substr(0, nul);
@@ -419,9 +419,9 @@ void C2sSession::handle_fast(const std::string& initial) {
   if (throttled(*norm)) return;
   auto cred = hub_.accounts().find(*norm, crypto::Hash::Sha256);
   std::string fp = cred ? credential_fingerprint(hub_.options().server_secret, *cred) : std::string("none");
-  std::string cb = auth2_.mechanism == kHtExpr ? exporter_ : std::string();
-  auto v = store->verify(*norm, auth2_.user_agent_id, auth2_.mechanism, initial.substr(nul + 1), cb, fp,
-                         auth2_.fast_count, auth2_.fast_invalidate, static_cast<std::int64_t>(std::time(nullptr)));
+  std::string cb = auth2_->mechanism == kHtExpr ? exporter_ : std::string();
+  auto v = store->verify(*norm, auth2_->user_agent_id, auth2_->mechanism, initial.substr(nul + 1), cb, fp,
+                         auth2_->fast_count, auth2_->fast_invalidate, static_cast<std::int64_t>(std::time(nullptr)));
   if (v.outcome == FastTokenStore::Outcome::Invalid) return sasl_failure("not-authorized");
   if (v.outcome == FastTokenStore::Outcome::Expired) {
     // Not a guess: the client held a real token. No penalty; it falls back to its password.
@@ -430,8 +430,8 @@ void C2sSession::handle_fast(const std::string& initial) {
     return sasl_failure("credentials-expired");
   }
   fast_login_ = true;
-  fast_rotate_ = v.rotate && !auth2_.fast_invalidate;
-  if (auth2_.fast_invalidate)
+  fast_rotate_ = v.rotate && !auth2_->fast_invalidate;
+  if (auth2_->fast_invalidate)
     hub_.log().event("fast_token_invalidated", {{"session", id_}, {"ip", remote_.ip}, {"user", *norm}});
   sasl_success(*norm, v.responder);
 }
@@ -540,10 +540,11 @@ void C2sSession::sasl_success(const std::string& user, const std::string& additi
   // XEP-0388: no stream restart. XEP-0386: bind before <success/>, the resource derived from
   // the client's tag (stable per tag and user-agent id); a bind the hub refuses (too many
   // sessions) leaves the stream authenticated, for an RFC 6120 bind that reports the error.
+  if (!auth2_) auth2_ = std::make_unique<Sasl2Authenticate>();
   std::string authzid = user + "@" + hub_.domain();
   bool bound = false;
-  if (auth2_.bind) {
-    auto res = bind2_resource(hub_.options().server_secret, user, auth2_.bind_tag, auth2_.user_agent_id);
+  if (auth2_->bind) {
+    auto res = bind2_resource(hub_.options().server_secret, user, auth2_->bind_tag, auth2_->user_agent_id);
     if (auto full = hub_.bind(*this, user_, res)) {
       jid_ = *full;
       authzid = jid_;
@@ -557,20 +558,23 @@ void C2sSession::sasl_success(const std::string& user, const std::string& additi
   // XEP-0484: a token when asked for, or a fresh one when the one used is due for rotation.
   std::optional<IssuedToken> token;
   auto* store = hub_.options().fast_tokens.get();
-  std::string want = auth2_.request_token;
+  std::string want = auth2_->request_token;
   if (want.empty() && fast_login_ && fast_rotate_) want = scram_mech_;
   if (store && !want.empty() && scram_mech_ != "ANONYMOUS") {
     if (auto cred = hub_.accounts().find(user, crypto::Hash::Sha256)) {
-      auto issued = store->issue(user, auth2_.user_agent_id, want,
+      auto issued = store->issue(user, auth2_->user_agent_id, want,
                                  credential_fingerprint(hub_.options().server_secret, *cred),
                                  static_cast<std::int64_t>(std::time(nullptr)));
       token = IssuedToken{issued.token, xep0082_datetime(issued.expiry)};
       hub_.log().event("fast_token_issued", {{"session", id_}, {"user", user}, {"mechanism", want},
-                                             {"expiry", token->expiry}, {"rotation", auth2_.request_token.empty()}});
+                                             {"expiry", token->expiry}, {"rotation", auth2_->request_token.empty()}});
     }
   }
   send(sasl2_success(additional, authzid, bound, token));
   fast_login_ = fast_rotate_ = false;
+  auth2_.reset();  // idle sessions keep nothing of the exchange
+  exporter_.clear();
+  exporter_.shrink_to_fit();
   state_ = bound ? State::Bound : State::Authenticated;
   scram_mech_.clear();
   send_features();

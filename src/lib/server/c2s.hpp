@@ -139,7 +139,7 @@ class C2sSession final : public xml::StreamHandler {
   std::size_t restart_at_ = 0;   ///< parser offset where the new stream starts
   std::size_t fed_ = 0;          ///< bytes fed to the parser since its last reset
   bool sasl2_ = false;           ///< the exchange in progress is XEP-0388 SASL2
-  Sasl2Authenticate auth2_;      ///< its <authenticate/> (inline requests)
+  std::unique_ptr<Sasl2Authenticate> auth2_;  ///< its <authenticate/> (only during the exchange)
   std::string exporter_;         ///< tls-exporter data (TLS 1.3), fetched once per TLS session
   bool exporter_fetched_ = false;
   std::string stream_from_;      ///< the client's stream header 'from' (normalised bare JID)
