@@ -11,6 +11,7 @@
 #include "cmd/fields.hpp"
 #include "pass/client.hpp"
 #include "server/serve_setup.hpp"
+#include "xmpp/whoami.hpp"
 
 namespace xnet::pass {
 void to_json(nlohmann::json& j, const Event& e);
@@ -38,5 +39,6 @@ void print_text(std::ostream& os, const LogEvent& e, const Style& s);
 const FieldTable<pass::Event>& pass_event_fields();
 const FieldTable<server::ServeListening>& serve_listening_fields();
 const FieldTable<server::ComponentReady>& component_ready_fields();
+const FieldTable<xmpp::WhoamiReport>& whoami_fields();  // to_json/print_text in cmd/whoami.hpp
 
 }  // namespace xnet::cmd

@@ -10,6 +10,7 @@
 
 #include "cmd/commands.hpp"
 #include "cmd/common.hpp"
+#include "cmd/fields.hpp"
 #include "cmd/whoami.hpp"
 #include "stun/behaviour.hpp"
 #include "stun/nat.hpp"
@@ -72,105 +73,165 @@ nlohmann::json stun_json(const stun::UdpBehaviour& v) {
   return j;
 }
 
-}  // namespace
+// No SIC answer, but STUN saw an address: the STUN view is the answer (the external and
+// local addresses are UDP ones).
+bool via_stun(const WhoamiReport& r) { return r.external.ip.empty() && r.stun && !r.stun->observations.empty(); }
+const stun::MappingObservation& first_seen(const WhoamiReport& r) { return r.stun->observations.front(); }
+nlohmann::json null_if_empty(const std::string& s) { return s.empty() ? nlohmann::json(nullptr) : nlohmann::json(s); }
+std::string none(const WhoamiReport&) { return {}; }  // the text of a field shown by another's
 
-void to_json(nlohmann::json& j, const WhoamiReport& r) {
-  const auto& n = r.nat_report;
-  const bool via_stun = r.external.ip.empty() && r.stun && !r.stun->observations.empty();
-  j = {{"jid", r.conn.bound_jid},
-       {"via", via_stun ? "stun" : "sic"},
-       {"external_ip", r.external.ip},
-       {"external_port", r.external.port ? nlohmann::json(*r.external.port) : nlohmann::json(nullptr)},
-       {"family", r.external.family == 6 ? "ipv6" : "ipv4"},
-       {"local_ip", r.conn.local_ip},
-       {"local_port", r.conn.local_port},
-       {"nat", r.nat},
-       {"nat_notes", r.notes},
-       {"nat_meaning", n.meaning},
-       {"cgnat", n.cgnat},
-       {"external_private", n.external_private},
-       {"external_shared", n.external_shared},
-       {"tcp_port_preserved", opt_bool(n.tcp_port_preserved)},
-       {"udp_port_preserved", opt_bool(n.udp_port_preserved)},
-       {"mapping", stun::to_string(n.mapping)},
-       {"mapping_basis", n.mapping_basis.empty() ? nlohmann::json(nullptr) : nlohmann::json(n.mapping_basis)},
-       {"filtering", stun::to_string(n.filtering)},
-       {"namespace", via_stun ? nlohmann::json(nullptr) : nlohmann::json(xep0279::ns_uri(r.external.ns))},
-       {"server_host", r.conn.server_host},
-       {"server_ip", r.conn.server_ip},
-       {"server_port", r.conn.server_port},
-       {"tls", r.conn.tls},
-       {"connect_ms", std::round(r.conn.connect_ms * 10) / 10},
-       {"elapsed_ms", std::round(r.elapsed_ms * 10) / 10},
-       {"warnings", r.warnings}};
-  if (!r.external.extra_ips.empty()) j["extra_ips"] = r.external.extra_ips;
-  if (r.stun) j["stun"] = stun_json(*r.stun);
-  if (via_stun) {
-    // No SIC: the STUN view is the answer (the external and local addresses are UDP ones).
-    const auto& s = *r.stun;
-    const auto& m = s.observations.front().mapped;
-    j["external_ip"] = m.ip_string();
-    j["external_port"] = m.port;
-    j["family"] = m.family == 6 ? "ipv6" : "ipv4";
-    j["local_ip"] = s.local ? nlohmann::json(s.local->ip_string()) : nlohmann::json(nullptr);
-    j["local_port"] = s.local ? nlohmann::json(s.local->port) : nlohmann::json(nullptr);
-    j["stun_server"] = s.observations.front().server;
-  }
+// Dimmed note lines under the previous line, at the value column.
+std::string note_lines(const std::vector<std::string>& lines) {
+  std::string t;
+  for (const auto& l : lines) t += (t.empty() ? "" : "\n") + std::string(11, ' ') + l;
+  return t;
 }
 
+using F = cmd::Field<WhoamiReport>;
+using J = nlohmann::json;
+
+// The one table of whoami's result: JSON keys (documented in xnet-whoami(1), schema/whoami)
+// and the text lines, in text order. Unlabelled fields with a text are dimmed note lines.
+const cmd::FieldTable<WhoamiReport> kWhoamiFields = {
+    F{"external_ip", "external",
+      [](const WhoamiReport& r) { return via_stun(r) ? J(first_seen(r).mapped.ip_string()) : J(r.external.ip); },
+      [](const WhoamiReport& r) {
+        if (via_stun(r)) return first_seen(r).mapped.to_string() + "  (UDP, via STUN " + first_seen(r).server + ")";
+        if (r.external.ip.empty()) return std::string();
+        std::string ext = r.external.port ? util::format_host_port(r.external.ip, *r.external.port) : r.external.ip;
+        return ext + "  (IPv" + std::to_string(r.external.family) + ", " + std::string(xep0279::ns_uri(r.external.ns)) +
+               ")";
+      }},
+    F{"external_port", "",
+      [](const WhoamiReport& r) {
+        if (via_stun(r)) return J(first_seen(r).mapped.port);
+        return r.external.port ? J(*r.external.port) : J(nullptr);
+      },
+      none, true},  // in external
+    F{"family", "",
+      [](const WhoamiReport& r) {
+        int fam = via_stun(r) ? first_seen(r).mapped.family : r.external.family;
+        return J(fam == 6 ? "ipv6" : "ipv4");
+      },
+      none},  // in external
+    F{"namespace", "",
+      [](const WhoamiReport& r) { return via_stun(r) ? J(nullptr) : J(xep0279::ns_uri(r.external.ns)); }, none,
+      true},  // in external
+    F{"via", "", [](const WhoamiReport& r) { return J(via_stun(r) ? "stun" : "sic"); }, none},  // in external
+    F{"stun_server", "",
+      [](const WhoamiReport& r) { return via_stun(r) ? J(first_seen(r).server) : cmd::absent(); }, none},  // in external
+    F{"local_ip", "local",
+      [](const WhoamiReport& r) {
+        if (!via_stun(r)) return J(r.conn.local_ip);
+        return r.stun->local ? J(r.stun->local->ip_string()) : J(nullptr);
+      },
+      [](const WhoamiReport& r) {
+        if (via_stun(r)) return r.stun->local ? r.stun->local->to_string() : std::string();
+        return r.external.ip.empty() ? std::string() : util::format_host_port(r.conn.local_ip, r.conn.local_port);
+      },
+      true},
+    F{"local_port", "",
+      [](const WhoamiReport& r) {
+        if (!via_stun(r)) return J(r.conn.local_port);
+        return r.stun->local ? J(r.stun->local->port) : J(nullptr);
+      },
+      none, true},  // in local
+    F{"extra_ips", "other IPs",
+      [](const WhoamiReport& r) { return r.external.extra_ips.empty() ? cmd::absent() : J(r.external.extra_ips); },
+      [](const WhoamiReport& r) {
+        std::string t;
+        for (const auto& ip : r.external.extra_ips) t += (t.empty() ? "" : ", ") + ip;
+        return t;
+      }},
+    F{"stun", "stun", [](const WhoamiReport& r) { return r.stun ? stun_json(*r.stun) : cmd::absent(); },
+      [](const WhoamiReport& r) {
+        // With a SIC answer, the UDP view next to it (without, it is external/local above).
+        if (via_stun(r) || r.stun->observations.empty()) return std::string();
+        const auto& first = first_seen(r);
+        std::string t = first.mapped.to_string() + "  (UDP, via STUN " + first.server + ")";
+        if (r.stun->local) t += "\nstun local " + r.stun->local->to_string();
+        return t;
+      }},
+    F{"nat", "nat", [](const WhoamiReport& r) { return J(r.nat); }},
+    F{"nat_notes", "",
+      [](const WhoamiReport& r) { return J(r.notes); },
+      [](const WhoamiReport& r) {
+        auto lines = r.notes;
+        if (r.stun)
+          for (auto& d : disagreements(*r.stun)) lines.push_back(std::move(d));  // also stun.disagreements
+        return note_lines(lines);
+      }},
+    F{"mapping", "mapping", [](const WhoamiReport& r) { return J(stun::to_string(r.nat_report.mapping)); },
+      [](const WhoamiReport& r) {
+        if (!r.stun) return std::string();  // SIC alone says nothing of UDP mappings
+        const auto& n = r.nat_report;
+        return std::string(stun::to_string(n.mapping)) + (n.mapping_basis.empty() ? "" : "  (" + n.mapping_basis + ")");
+      }},
+    F{"mapping_basis", "", [](const WhoamiReport& r) { return null_if_empty(r.nat_report.mapping_basis); }, none,
+      true},  // in mapping
+    F{"filtering", "filtering", [](const WhoamiReport& r) { return J(stun::to_string(r.nat_report.filtering)); },
+      [](const WhoamiReport& r) {
+        if (!r.stun) return std::string();
+        const auto& n = r.nat_report;
+        std::string t = stun::to_string(n.filtering);
+        if (n.filtering == stun::Filtering::Unknown && !r.stun->filtering_note.empty())
+          t += "  (" + r.stun->filtering_note + ")";
+        return t;
+      }},
+    F{"nat_meaning", "meaning", [](const WhoamiReport& r) { return J(r.nat_report.meaning); }},
+    // Facts for scripts; the text says them in the notes and the meaning.
+    F{"cgnat", "", [](const WhoamiReport& r) { return J(r.nat_report.cgnat); }, none},
+    F{"external_private", "", [](const WhoamiReport& r) { return J(r.nat_report.external_private); }, none},
+    F{"external_shared", "", [](const WhoamiReport& r) { return J(r.nat_report.external_shared); }, none},
+    F{"tcp_port_preserved", "", [](const WhoamiReport& r) { return opt_bool(r.nat_report.tcp_port_preserved); },
+      none, true},
+    F{"udp_port_preserved", "", [](const WhoamiReport& r) { return opt_bool(r.nat_report.udp_port_preserved); },
+      none, true},
+    F{"server_host", "server", [](const WhoamiReport& r) { return J(r.conn.server_host); },
+      [](const WhoamiReport& r) {
+        std::string t = r.conn.server_host;
+        if (!r.conn.server_ip.empty()) t += " (" + util::format_host_port(r.conn.server_ip, r.conn.server_port) + ")";
+        return t + ", " + (r.conn.tls == "direct" ? "direct TLS" : "STARTTLS");
+      }},
+    F{"server_ip", "", [](const WhoamiReport& r) { return J(r.conn.server_ip); }, none},      // in server
+    F{"server_port", "", [](const WhoamiReport& r) { return J(r.conn.server_port); }, none},  // in server
+    F{"tls", "", [](const WhoamiReport& r) { return J(r.conn.tls); }, none},                  // in server
+    F{"jid", "jid", [](const WhoamiReport& r) { return J(r.conn.bound_jid); }},
+    F{"connect_ms", "", [](const WhoamiReport& r) { return J(cmd::round_ms(r.conn.connect_ms)); }, none},  // JSON only
+    F{"elapsed_ms", "elapsed", [](const WhoamiReport& r) { return J(cmd::round_ms(r.elapsed_ms)); },
+      [](const WhoamiReport& r) { return cmd::format_ms(r.elapsed_ms); }},
+    F{"warnings", "", [](const WhoamiReport& r) { return J(r.warnings); }, none},  // on stderr as they happen
+};
+
+}  // namespace
+
+void to_json(nlohmann::json& j, const WhoamiReport& r) { j = cmd::fields_json(kWhoamiFields, r); }
+
+// "label      value" lines at one column (the labels of people's eyes: bold; the NAT verdict in
+// colour), then note lines; fields with no text here are left out.
 void print_text(std::ostream& os, const WhoamiReport& r, const cmd::Style& s) {
-  auto label = [&](std::string_view l) { os << s.bold() << l << s.reset(); };
-  auto note = [&](const std::string& n) { os << "           " << s.dim() << n << s.reset() << "\n"; };
-  const auto& n = r.nat_report;
-  if (!r.external.ip.empty()) {
-    std::string ext = r.external.port ? util::format_host_port(r.external.ip, *r.external.port) : r.external.ip;
-    label("external ");
-    os << "  " << ext << "  (IPv" << r.external.family << ", " << xep0279::ns_uri(r.external.ns) << ")\n";
-    label("local    ");
-    os << "  " << util::format_host_port(r.conn.local_ip, r.conn.local_port) << "\n";
-  }
-  if (r.stun && !r.stun->observations.empty()) {
-    const auto& v = *r.stun;
-    const auto& first = v.observations.front();
-    label(r.external.ip.empty() ? "external " : "stun     ");
-    os << "  " << first.mapped.to_string() << "  (UDP, via STUN " << first.server << ")\n";
-    if (v.local) {
-      label(r.external.ip.empty() ? "local    " : "stun local");
-      os << (r.external.ip.empty() ? "  " : " ") << v.local->to_string() << "\n";
+  for (const auto& f : kWhoamiFields) {
+    if (auto v = f.get(r); v.is_discarded() || v.is_null()) continue;
+    const std::string t = cmd::field_text(f, r);
+    if (t.empty()) continue;
+    if (f.label.empty()) {
+      os << s.dim() << t << s.reset() << '\n';
+      continue;
     }
+    os << s.bold() << f.label << s.reset() << std::string(f.label.size() < 10 ? 11 - f.label.size() : 1, ' ');
+    if (f.key == "nat")
+      os << (r.nat == "none" ? s.green() : r.nat == "unknown" ? s.dim() : s.yellow()) << t << s.reset() << '\n';
+    else
+      os << t << '\n';
   }
-  label("nat      ");
-  auto colour = r.nat == "none" ? s.green() : r.nat == "unknown" ? s.dim() : s.yellow();
-  os << "  " << colour << r.nat << s.reset() << "\n";
-  for (const auto& line : r.notes) note(line);
-  if (r.stun) {
-    for (const auto& d : disagreements(*r.stun)) note(d);
-    label("mapping  ");
-    os << "  " << stun::to_string(n.mapping);
-    if (!n.mapping_basis.empty()) os << s.dim() << "  (" << n.mapping_basis << ")" << s.reset();
-    os << "\n";
-    label("filtering");
-    os << "  " << stun::to_string(n.filtering);
-    if (n.filtering == stun::Filtering::Unknown && !r.stun->filtering_note.empty())
-      os << s.dim() << "  (" << r.stun->filtering_note << ")" << s.reset();
-    os << "\n";
-  }
-  label("meaning  ");
-  os << "  " << n.meaning << "\n";
-  label("server   ");
-  os << "  " << r.conn.server_host;
-  if (!r.conn.server_ip.empty())
-    os << " (" << util::format_host_port(r.conn.server_ip, r.conn.server_port) << ")";
-  os << ", " << (r.conn.tls == "direct" ? "direct TLS" : "STARTTLS") << "\n";
-  label("jid      ");
-  os << "  " << r.conn.bound_jid << "\n";
-  label("elapsed  ");
-  os << "  " << static_cast<long>(std::lround(r.elapsed_ms)) << " ms\n";
 }
 
 }  // namespace xnet::xmpp
 
 namespace xnet::cmd {
+
+const FieldTable<xmpp::WhoamiReport>& whoami_fields() { return xmpp::kWhoamiFields; }
+
 namespace {
 
 struct WhoamiOptions {

@@ -8,6 +8,7 @@
 #include <catch2/catch.hpp>
 
 #include "cmd/render.hpp"
+#include "cmd/whoami.hpp"
 
 using namespace xnet;
 using namespace xnet::cmd;
@@ -169,6 +170,115 @@ TEST_CASE("serve log lines: the same event as text and as a JSON line", "[cmd][r
   nlohmann::json j = e;
   CHECK(j == nlohmann::json{{"ts", "2026-12-01T00:00:00Z"}, {"event", "reload"}, {"accounts", 2}, {"note", ""},
                             {"source", "sighup"}});
+}
+
+namespace {
+
+stun::Address addr(const char* ip, std::uint16_t port) { return *stun::Address::parse(ip, port); }
+
+xmpp::WhoamiReport whoami_sic() {
+  xmpp::WhoamiReport r;
+  r.conn.bound_jid = "alice@example.org/xnet-1";
+  r.conn.server_host = "example.org";
+  r.conn.server_ip = "192.0.2.1";
+  r.conn.server_port = 5222;
+  r.conn.local_ip = "10.0.0.2";
+  r.conn.local_port = 40000;
+  r.conn.tls = "starttls";
+  r.conn.connect_ms = 51.26;
+  r.external = {"203.0.113.5", 40001, 4, xep0279::Ns::Sic1, {"203.0.113.6"}, {}};
+  r.nat = "nat";
+  r.notes = {"the server sees 203.0.113.5 but your side of the connection is 10.0.0.2"};
+  r.warnings = {"STUN: stun2.example.org:3478: timeout"};
+  r.elapsed_ms = 67.04;
+  r.nat_report.meaning = "behind NAT";
+  r.nat_report.mapping = stun::Mapping::EndpointIndependent;
+  r.nat_report.mapping_basis = "RFC 5780 test";
+  r.nat_report.tcp_port_preserved = false;
+  stun::UdpBehaviour v;
+  v.local = addr("10.0.0.2", 50000);
+  v.observations = {{"stun.example.org:3478", addr("192.0.2.3", 3478), addr("203.0.113.5", 50001)},
+                    {"stun3.example.org:3478", addr("192.0.2.4", 3478), addr("203.0.113.9", 50002)}};
+  v.servers = {"stun.example.org:3478", "stun3.example.org:3478"};
+  v.filtering_note = "no RFC 5780 server";
+  v.rtt_ms = 12.34567;
+  r.stun = v;
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE("whoami: every field in JSON and in the text block", "[cmd][render][whoami]") {
+  // Shown by another field's text (external, local, server), on stderr (warnings), or said in
+  // words by the notes and the meaning (the NAT facts for scripts); connect_ms is JSON only.
+  const std::set<std::string> hidden = {"external_port", "family", "namespace", "via", "stun_server", "local_port",
+                                        "mapping_basis", "cgnat", "external_private", "external_shared",
+                                        "tcp_port_preserved", "udp_port_preserved", "server_ip", "server_port", "tls",
+                                        "connect_ms", "warnings"};
+  auto r = whoami_sic();
+  CHECK(check_both_forms(whoami_fields(), r, hidden) == 28);
+  CHECK(text_of(r) ==
+        "external   203.0.113.5:40001  (IPv4, urn:xmpp:sic:1)\n"
+        "local      10.0.0.2:40000\n"
+        "other IPs  203.0.113.6\n"
+        "stun       203.0.113.5:50001  (UDP, via STUN stun.example.org:3478)\n"
+        "stun local 10.0.0.2:50000\n"
+        "nat        nat\n"
+        "           the server sees 203.0.113.5 but your side of the connection is 10.0.0.2\n"
+        "           stun3.example.org:3478 saw 203.0.113.9\n"
+        "mapping    endpoint-independent  (RFC 5780 test)\n"
+        "filtering  unknown  (no RFC 5780 server)\n"
+        "meaning    behind NAT\n"
+        "server     example.org (192.0.2.1:5222), STARTTLS\n"
+        "jid        alice@example.org/xnet-1\n"
+        "elapsed    67.0 ms\n");
+  nlohmann::json j = r;
+  CHECK(j["via"] == "sic");
+  CHECK(j["external_port"] == 40001);
+  CHECK(j["connect_ms"] == 51.3);
+  CHECK(j["udp_port_preserved"].is_null());
+  CHECK(j["stun"]["rtt_ms"] == 12.346);
+  CHECK(j["stun"]["disagreements"] == nlohmann::json{"stun3.example.org:3478 saw 203.0.113.9"});
+  CHECK(j["stun"]["local_port"] == 50000);
+  CHECK_FALSE(j.contains("stun_server"));
+
+  // No SIC: the STUN view is the answer.
+  r.external = {};
+  r.stun->observations.pop_back();
+  r.elapsed_ms = 12345;
+  auto via_stun_hidden = hidden;
+  via_stun_hidden.insert("stun");  // its address is the external/local lines
+  check_both_forms(whoami_fields(), r, via_stun_hidden);
+  auto text = text_of(r);
+  CHECK(text.rfind("external   203.0.113.5:50001  (UDP, via STUN stun.example.org:3478)\nlocal      10.0.0.2:50000\nnat", 0) == 0);
+  CHECK(text.find("stun ") == std::string::npos);
+  CHECK(text.find("elapsed    12.3 s\n") != std::string::npos);
+  nlohmann::json s = r;
+  CHECK(s["via"] == "stun");
+  CHECK(s["external_ip"] == "203.0.113.5");
+  CHECK(s["external_port"] == 50001);
+  CHECK(s["local_ip"] == "10.0.0.2");
+  CHECK(s["local_port"] == 50000);
+  CHECK(s["stun_server"] == "stun.example.org:3478");
+  CHECK(s["namespace"].is_null());
+  CHECK_FALSE(s.contains("extra_ips"));
+
+  // SIC alone: no STUN lines, nulls kept in JSON.
+  auto sic = whoami_sic();
+  sic.stun.reset();
+  sic.external.port.reset();
+  sic.external.extra_ips.clear();
+  sic.nat_report.mapping_basis.clear();
+  auto sic_hidden = hidden;
+  sic_hidden.insert({"mapping", "filtering"});  // unknown without STUN: not shown
+  check_both_forms(whoami_fields(), sic, sic_hidden);
+  CHECK(text_of(sic).rfind("external   203.0.113.5  (IPv4, urn:xmpp:sic:1)\nlocal      10.0.0.2:40000\nnat        nat\n", 0) == 0);
+  CHECK(text_of(sic).find("mapping") == std::string::npos);
+  nlohmann::json k = sic;
+  CHECK(k.size() == 26);
+  CHECK(k["external_port"].is_null());
+  CHECK(k["mapping_basis"].is_null());
+  CHECK_FALSE(k.contains("stun"));
 }
 
 TEST_CASE("durations are formatted like they are rounded", "[cmd][render]") {

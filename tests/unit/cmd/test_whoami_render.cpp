@@ -70,7 +70,7 @@ TEST_CASE("whoami text output, plain and coloured", "[cmd][whoami]") {
         "meaning    NAT behaviour not classified: it needs answers from two STUN servers (or one with RFC 5780)\n"
         "server     example.org (192.0.2.10:5222), STARTTLS\n"
         "jid        alice@example.org/xnet\n"
-        "elapsed    15 ms\n");
+        "elapsed    15.1 ms\n");
   std::ostringstream colour;
   xmpp::print_text(colour, sample(), cmd::Style{true});
   CHECK(colour.str().find("\033[33mnat\033[0m") != std::string::npos);
