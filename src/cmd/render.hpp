@@ -11,6 +11,7 @@
 #include "cmd/fields.hpp"
 #include "pass/client.hpp"
 #include "server/serve_setup.hpp"
+#include "stun/probe.hpp"
 #include "xmpp/whoami.hpp"
 
 namespace xnet::pass {
@@ -24,6 +25,11 @@ void print_text(std::ostream& os, const ServeListening& r, const cmd::Style& s);
 void to_json(nlohmann::json& j, const ComponentReady& r);
 void print_text(std::ostream& os, const ComponentReady& r, const cmd::Style& s);
 }  // namespace xnet::server
+
+namespace xnet::stun {
+void to_json(nlohmann::json& j, const ProbeResult& p);
+void print_text(std::ostream& os, const ProbeResult& p, const cmd::Style& s);
+}  // namespace xnet::stun
 
 namespace xnet::cmd {
 
@@ -39,6 +45,7 @@ void print_text(std::ostream& os, const LogEvent& e, const Style& s);
 const FieldTable<pass::Event>& pass_event_fields();
 const FieldTable<server::ServeListening>& serve_listening_fields();
 const FieldTable<server::ComponentReady>& component_ready_fields();
-const FieldTable<xmpp::WhoamiReport>& whoami_fields();  // to_json/print_text in cmd/whoami.hpp
+const FieldTable<xmpp::WhoamiReport>& whoami_fields();
+const FieldTable<stun::ProbeResult>& stun_probe_fields();  // `probe` of each stun-list service  // to_json/print_text in cmd/whoami.hpp
 
 }  // namespace xnet::cmd

@@ -11,6 +11,7 @@
 
 #include "cmd/commands.hpp"
 #include "cmd/common.hpp"
+#include "cmd/render.hpp"
 #include "stun/probe.hpp"
 #include "ops/stun_list.hpp"
 #include "xep/extdisco_client.hpp"
@@ -61,24 +62,46 @@ nlohmann::json error_json(const Error& e) {
   return {{"category", category_name(e.category)}, {"message", e.message}, {"exit_code", exit_code(e.category)}};
 }
 
-nlohmann::json probe_json(const stun::ProbeResult& p) {
-  using nlohmann::json;
-  auto addr = [](const std::optional<stun::Address>& a) { return a ? json(a->to_string()) : json(nullptr); };
-  return {{"ok", p.ok()},
-          {"reachable", p.reachable},
-          {"rtt_ms", p.rtt_ms ? json(round_ms(*p.rtt_ms)) : json(nullptr)},
-          {"requests_sent", p.sends},
-          {"server_address", addr(p.server_address)},
-          {"mapped_address", addr(p.mapped)},
-          {"relayed_address", addr(p.relayed)},
-          {"allocation_attempted", p.allocation_attempted},
-          {"allocate_rtt_ms", p.allocate_rtt_ms ? json(round_ms(*p.allocate_rtt_ms)) : json(nullptr)},
-          {"lifetime", p.relayed ? json(p.lifetime) : json(nullptr)},
-          {"released", p.released},
-          {"software", p.software.empty() ? json(nullptr) : json(p.software)},
-          {"note", p.note.empty() ? json(nullptr) : json(p.note)},
-          {"error", p.error ? error_json(*p.error) : json(nullptr)}};
+using P = stun::ProbeResult;
+using PF = Field<P>;
+nlohmann::json addr_json(const std::optional<stun::Address>& a) {
+  return a ? nlohmann::json(a->to_string()) : nlohmann::json(nullptr);
 }
+std::string no_text(const P&) { return {}; }  // the text of a field shown by another's, or JSON only
+
+// One probe (`probe` of each service): JSON keys, and the words of the text line
+// "probe: ok  rtt 1.2 ms  mapped ...", in order; error and note are lines of their own.
+const FieldTable<P> kProbeFields = {
+    PF{"ok", "probe:", [](const P& p) { return nlohmann::json(p.ok()); },
+       [](const P& p) { return std::string(p.ok() ? "ok" : "FAILED"); }},
+    PF{"reachable", "", [](const P& p) { return nlohmann::json(p.reachable); }, no_text},  // in ok and error
+    PF{"rtt_ms", "rtt", [](const P& p) { return p.rtt_ms ? nlohmann::json(round_ms(*p.rtt_ms)) : nlohmann::json(nullptr); },
+       [](const P& p) { return p.rtt_ms ? format_ms(*p.rtt_ms) : std::string(); }, true},
+    PF{"requests_sent", "", [](const P& p) { return nlohmann::json(p.sends); }, no_text},
+    PF{"server_address", "", [](const P& p) { return addr_json(p.server_address); }, no_text, true},
+    PF{"mapped_address", "mapped", [](const P& p) { return addr_json(p.mapped); },
+       [](const P& p) { return p.mapped ? p.mapped->to_string() : std::string(); }, true},
+    PF{"relayed_address", "relayed", [](const P& p) { return addr_json(p.relayed); },
+       [](const P& p) { return p.relayed ? p.relayed->to_string() + (p.released ? " (released)" : "") : std::string(); },
+       true},
+    PF{"allocation_attempted", "", [](const P& p) { return nlohmann::json(p.allocation_attempted); }, no_text},
+    PF{"allocate_rtt_ms", "",
+       [](const P& p) { return p.allocate_rtt_ms ? nlohmann::json(round_ms(*p.allocate_rtt_ms)) : nlohmann::json(nullptr); },
+       no_text, true},
+    PF{"lifetime", "", [](const P& p) { return p.relayed ? nlohmann::json(p.lifetime) : nlohmann::json(nullptr); },
+       no_text, true},
+    PF{"released", "", [](const P& p) { return nlohmann::json(p.released); }, no_text},  // in relayed
+    PF{"software", "", [](const P& p) { return p.software.empty() ? nlohmann::json(nullptr) : nlohmann::json(p.software); },
+       no_text, true},
+    PF{"error", "", [](const P& p) { return p.error ? error_json(*p.error) : nlohmann::json(nullptr); },
+       [](const P& p) {
+         return p.error ? std::string(category_label(p.error->category)) + ": " + p.error->message : std::string();
+       },
+       true},  // a line of its own
+    PF{"note", "", [](const P& p) { return p.note.empty() ? nlohmann::json(nullptr) : nlohmann::json(p.note); },
+       [](const P& p) { return p.note; },
+       true},  // a line of its own
+};
 
 nlohmann::json service_json(const xep0215::Service& s, const xep0215::FoundService* f, long long now) {
   using nlohmann::json;
@@ -138,7 +161,7 @@ void to_json(nlohmann::json& j, const StunListView& v) {
     auto s = service_json(row.found.service, &row.found, r.now);
     if (r.probed) {
       if (row.probe && *row.probe < r.probes.size())
-        s["probe"] = probe_json(r.probes[*row.probe]);
+        s["probe"] = r.probes[*row.probe];
       else
         s["probe"] = {{"skipped", row.probe_skipped}};
     }
@@ -218,16 +241,7 @@ void print_text(std::ostream& os, const StunListView& v, const Style& st) {
       os << "      probe: " << st.dim() << "skipped (" << row.probe_skipped << ")" << st.reset() << "\n";
       continue;
     }
-    const auto& p = r.probes[*row.probe];
-    os << "      probe: " << (p.ok() ? st.green() : st.red()) << (p.ok() ? "ok" : "FAILED") << st.reset();
-    if (p.rtt_ms) os << "  rtt " << round_ms(*p.rtt_ms) << " ms";
-    if (p.mapped) os << "  mapped " << p.mapped->to_string();
-    if (p.relayed) os << "  relayed " << p.relayed->to_string() << (p.released ? " (released)" : "");
-    os << "\n";
-    if (p.error)
-      os << "      " << st.red() << category_label(p.error->category) << ": " << p.error->message << st.reset()
-         << "\n";
-    if (!p.note.empty()) os << "      " << st.dim() << p.note << st.reset() << "\n";
+    print_text(os, r.probes[*row.probe], st);
   }
   if (r.probed)
     os << "probed " << r.summary.probed << " server(s), ok " << r.summary.ok << ", failed " << r.summary.failed
@@ -289,6 +303,8 @@ void run_stun_list(const StunListOptions& o, Output& out) {
 
 }  // namespace
 
+const FieldTable<stun::ProbeResult>& stun_probe_fields() { return kProbeFields; }
+
 void register_stun_list(CLI::App& app, Output& out) {
   auto opts = std::make_shared<StunListOptions>();
   auto* sub = app.add_subcommand("stun-list", "List the STUN/TURN servers the XMPP server announces (XEP-0215)");
@@ -333,3 +349,28 @@ void register_stun_list(CLI::App& app, Output& out) {
 }
 
 }  // namespace xnet::cmd
+
+namespace xnet::stun {
+void to_json(nlohmann::json& j, const ProbeResult& p) { j = cmd::fields_json(cmd::kProbeFields, p); }
+// "      probe: ok  rtt 1.2 ms  mapped ..." from the labelled fields, then the unlabelled ones
+// (error, note) as lines of their own.
+void print_text(std::ostream& os, const ProbeResult& p, const cmd::Style& st) {
+  std::string notes;
+  os << "     ";
+  for (const auto& f : cmd::kProbeFields) {
+    if (auto v = f.get(p); v.is_discarded() || v.is_null()) continue;
+    const std::string t = cmd::field_text(f, p);
+    if (t.empty()) continue;
+    if (f.label.empty()) {
+      notes += "      " + std::string(f.key == "error" ? st.red() : st.dim()) + t + std::string(st.reset()) + "\n";
+      continue;
+    }
+    os << (f.key == "ok" ? " " : "  ") << f.label << ' ';
+    if (f.key == "ok")
+      os << (p.ok() ? st.green() : st.red()) << t << st.reset();
+    else
+      os << t;
+  }
+  os << '\n' << notes;
+}
+}  // namespace xnet::stun

@@ -281,6 +281,51 @@ TEST_CASE("whoami: every field in JSON and in the text block", "[cmd][render][wh
   CHECK_FALSE(k.contains("stun"));
 }
 
+TEST_CASE("stun-list probe: every field in JSON and in the probe lines", "[cmd][render][stun_list]") {
+  // JSON only (details for scripts), or shown by another field's text (released in relayed).
+  const std::set<std::string> hidden = {"reachable", "requests_sent", "server_address", "allocation_attempted",
+                                        "allocate_rtt_ms", "lifetime", "released", "software"};
+  stun::ProbeResult p;
+  p.reachable = true;
+  p.rtt_ms = 0.2449;
+  p.sends = 2;
+  p.server_address = addr("192.0.2.3", 3478);
+  p.mapped = addr("203.0.113.7", 40112);
+  p.allocation_attempted = true;
+  p.relayed = addr("198.51.100.4", 50012);
+  p.allocate_rtt_ms = 1.26;
+  p.lifetime = 600;
+  p.released = true;
+  p.software = "Coturn-4.6";
+  p.note = "allocation released";
+  auto ok_hidden = hidden;
+  ok_hidden.insert("error");  // null: no error line
+  CHECK(check_both_forms(stun_probe_fields(), p, ok_hidden) == 14);
+  CHECK(text_of(p) ==
+        "      probe: ok  rtt 0.2 ms  mapped 203.0.113.7:40112  relayed 198.51.100.4:50012 (released)\n"
+        "      allocation released\n");
+  nlohmann::json j = p;
+  CHECK(j["rtt_ms"] == 0.2);
+  CHECK(j["allocate_rtt_ms"] == 1.3);
+  CHECK(j["requests_sent"] == 2);
+  CHECK(j["error"].is_null());
+  CHECK(j.size() == 14);
+
+  stun::ProbeResult f;
+  f.sends = 4;
+  f.error = Error(Category::Timeout, "no answer from 192.0.2.3:3478 after 4 requests");
+  auto failed_hidden = hidden;
+  failed_hidden.insert({"rtt_ms", "mapped_address", "relayed_address", "note"});  // null: not in the line
+  check_both_forms(stun_probe_fields(), f, failed_hidden);
+  CHECK(text_of(f) == "      probe: FAILED\n      timeout: no answer from 192.0.2.3:3478 after 4 requests\n");
+  nlohmann::json fj = f;
+  CHECK(fj["ok"] == false);
+  CHECK(fj["rtt_ms"].is_null());
+  CHECK(fj["lifetime"].is_null());
+  CHECK(fj["error"]["category"] == "timeout");
+  CHECK(fj.size() == 14);
+}
+
 TEST_CASE("durations are formatted like they are rounded", "[cmd][render]") {
   CHECK(format_ms(1021.247604) == "1021.2 ms");
   CHECK(format_ms(0.04) == "0.0 ms");
