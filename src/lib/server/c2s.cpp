@@ -69,6 +69,16 @@ C2sSession::~C2sSession() {
   if (counted_) hub_.connection_closed(remote_.ip);
 }
 
+C2sSession::Negotiation& C2sSession::neg() {
+  if (!neg_) neg_ = std::make_unique<Negotiation>();
+  return *neg_;
+}
+
+const std::string& C2sSession::exporter() const {
+  static const std::string none;
+  return neg_ ? neg_->exporter : none;
+}
+
 void C2sSession::on_open(const xml::Element& root) { events_.push_back({Event::Open, root}); }
 void C2sSession::on_stanza(xml::Element stanza) {
   events_.push_back({Event::Stanza, std::move(stanza), parser_.event_end()});
@@ -243,7 +253,6 @@ void C2sSession::handle_open(const xml::Element& root) {
   stream_id_ = hub_.next_id("c2s-");
   std::string to_attr;
   if (auto* f = root.attr("from"); f && !normalize_jid(*f).empty()) to_attr = *f;
-  stream_from_ = to_attr.empty() ? std::string() : bare_jid(normalize_jid(to_attr));
   write_raw(stream_header(kClientNs, hub_.domain(), stream_id_, to_attr));
   header_sent_ = true;
   state_ = user_.empty() ? State::Negotiating : State::Authenticated;
@@ -254,7 +263,7 @@ std::vector<std::string> C2sSession::mechanisms(bool sasl2) const {
   const auto& o = hub_.options();
   std::vector<std::string> m;
   // -PLUS only in the SASL2 list: SASL1-era clients may try tls-unique, undefined in TLS 1.3.
-  if (sasl2 && !exporter_.empty()) {
+  if (sasl2 && !exporter().empty()) {
     m.push_back("SCRAM-SHA-256-PLUS");
     m.push_back("SCRAM-SHA-1-PLUS");
   }
@@ -269,7 +278,7 @@ std::vector<std::string> C2sSession::mechanisms(bool sasl2) const {
 std::vector<std::string> C2sSession::fast_mechanisms() const {
   if (!tls_ || !hub_.options().fast_tokens) return {};
   std::vector<std::string> m;
-  if (!exporter_.empty()) m.emplace_back(kHtExpr);
+  if (!exporter().empty()) m.emplace_back(kHtExpr);
   m.emplace_back(kHtNone);
   return m;
 }
@@ -285,7 +294,7 @@ void C2sSession::send_features() {
     }
     if (tls_ || !o.require_tls || !o.tls_available) {
       if (tls_ && !exporter_fetched_) {
-        exporter_ = t_.tls_exporter();
+        neg().exporter = t_.tls_exporter();
         exporter_fetched_ = true;
       }
       auto& m = f.add("mechanisms", std::string(kSaslNs));
@@ -295,7 +304,7 @@ void C2sSession::send_features() {
       offer.mechanisms = mechanisms(true);
       offer.fast_mechanisms = fast_mechanisms();
       f.add(sasl2_feature(offer));
-      if (!exporter_.empty()) f.add(sasl_channel_binding_feature());
+      if (!exporter().empty()) f.add(sasl_channel_binding_feature());
     }
   } else if (state_ == State::Authenticated) {
     f.add("bind", std::string(kBindNs));
@@ -324,15 +333,15 @@ void C2sSession::handle_stanza(xml::Element& st) {
       }
       if (st.name == "response") {
         // A response in the other profile than the exchange it continues is malformed.
-        bool mismatch = !scram_mech_.empty() && sasl2_ != v2;
+        bool mismatch = !neg().mech.empty() && sasl2_ != v2;
         sasl2_ = v2;
         if (mismatch) return sasl_failure("malformed-request", "response in the wrong SASL profile");
         return handle_response(st);
       }
       if (st.name == "abort") {
         sasl2_ = v2;
-        scram_.reset();
-        scram_mech_.clear();
+        neg().scram.reset();
+        neg().mech.clear();
         return sasl_failure("aborted");
       }
     }
@@ -384,29 +393,29 @@ void C2sSession::handle_authenticate(const xml::Element& st) {
   if (o.require_tls && o.tls_available && !tls_) return sasl_failure("encryption-required");
   auto a = parse_sasl2_authenticate(st);
   if (!a) return sasl_failure(sasl_condition(a.error()));
-  auth2_ = std::make_unique<Sasl2Authenticate>(std::move(*a));
+  neg().auth2 = std::make_unique<Sasl2Authenticate>(std::move(*a));
   fast_login_ = fast_rotate_ = false;
   auto fast = fast_mechanisms();
-  bool fast_mech = std::find(fast.begin(), fast.end(), auth2_->mechanism) != fast.end();
-  if (auth2_->fast || fast_mech) {
+  bool fast_mech = std::find(fast.begin(), fast.end(), neg().auth2->mechanism) != fast.end();
+  if (neg().auth2->fast || fast_mech) {
     // XEP-0484 §3.3: a token login names a FAST mechanism and carries <fast/>.
-    if (!auth2_->fast || !fast_mech || !auth2_->initial_response) {
-      scram_mech_.clear();
+    if (!neg().auth2->fast || !fast_mech || !neg().auth2->initial_response) {
+      neg().mech.clear();
       return sasl_failure("invalid-mechanism");
     }
-    scram_mech_ = auth2_->mechanism;
-    return handle_fast(*auth2_->initial_response);
+    neg().mech = neg().auth2->mechanism;
+    return handle_fast(*neg().auth2->initial_response);
   }
-  if (!auth2_->request_token.empty() && std::find(fast.begin(), fast.end(), auth2_->request_token) == fast.end())
-    auth2_->request_token.clear();  // a token for a mechanism not offered is simply not issued
-  sasl_start(auth2_->mechanism, auth2_->initial_response);
+  if (!neg().auth2->request_token.empty() && std::find(fast.begin(), fast.end(), neg().auth2->request_token) == fast.end())
+    neg().auth2->request_token.clear();  // a token for a mechanism not offered is simply not issued
+  sasl_start(neg().auth2->mechanism, neg().auth2->initial_response);
 }
 
 // XEP-0484 with draft-schmaus-kitten-sasl-ht: the initial response is
 // username NUL HMAC-SHA-256(token, "Initiator" || cb-data); one round trip.
 void C2sSession::handle_fast(const std::string& initial) {
   auto* store = hub_.options().fast_tokens.get();
-  if (!store || !auth2_) return sasl_failure("invalid-mechanism");
+  if (!store || !neg().auth2) return sasl_failure("invalid-mechanism");
   auto nul = initial.find('\0');
   if (nul == std::string::npos || nul == 0 || nul > 1024) return sasl_failure("malformed-request");
   std::string name = initial.substr(0, nul);
@@ -419,19 +428,19 @@ void C2sSession::handle_fast(const std::string& initial) {
   if (throttled(*norm)) return;
   auto cred = hub_.accounts().find(*norm, crypto::Hash::Sha256);
   std::string fp = cred ? credential_fingerprint(hub_.options().server_secret, *cred) : std::string("none");
-  std::string cb = auth2_->mechanism == kHtExpr ? exporter_ : std::string();
-  auto v = store->verify(*norm, auth2_->user_agent_id, auth2_->mechanism, initial.substr(nul + 1), cb, fp,
-                         auth2_->fast_count, auth2_->fast_invalidate, static_cast<std::int64_t>(std::time(nullptr)));
+  std::string cb = neg().auth2->mechanism == kHtExpr ? neg().exporter : std::string();
+  auto v = store->verify(*norm, neg().auth2->user_agent_id, neg().auth2->mechanism, initial.substr(nul + 1), cb, fp,
+                         neg().auth2->fast_count, neg().auth2->fast_invalidate, static_cast<std::int64_t>(std::time(nullptr)));
   if (v.outcome == FastTokenStore::Outcome::Invalid) return sasl_failure("not-authorized");
   if (v.outcome == FastTokenStore::Outcome::Expired) {
     // Not a guess: the client held a real token. No penalty; it falls back to its password.
-    attempt_user_.clear();
+    neg().attempt_user.clear();
     hub_.log().event("fast_token_expired", {{"session", id_}, {"ip", remote_.ip}, {"user", *norm}});
     return sasl_failure("credentials-expired");
   }
   fast_login_ = true;
-  fast_rotate_ = v.rotate && !auth2_->fast_invalidate;
-  if (auth2_->fast_invalidate)
+  fast_rotate_ = v.rotate && !neg().auth2->fast_invalidate;
+  if (neg().auth2->fast_invalidate)
     hub_.log().event("fast_token_invalidated", {{"session", id_}, {"ip", remote_.ip}, {"user", *norm}});
   sasl_success(*norm, v.responder);
 }
@@ -440,19 +449,19 @@ void C2sSession::handle_fast(const std::string& initial) {
 void C2sSession::sasl_start(const std::string& mech, const std::optional<std::string>& initial) {
   const auto& o = hub_.options();
   auto offered = mechanisms(sasl2_);
-  scram_.reset();
-  scram_mech_ = mech;
+  neg().scram.reset();
+  neg().mech = mech;
   if (std::find(offered.begin(), offered.end(), mech) == offered.end()) {
-    scram_mech_.clear();
+    neg().mech.clear();
     return sasl_failure("invalid-mechanism");
   }
   if (is_scram(mech)) {
     auto h = mech.starts_with("SCRAM-SHA-1") ? crypto::Hash::Sha1 : crypto::Hash::Sha256;
     Hub& hub = hub_;
-    scram_ = std::make_unique<ScramServer>(
+    neg().scram = std::make_unique<ScramServer>(
         h, [&hub, h](const std::string& u) { return hub.accounts().find(u, h); }, std::string(),
         [&hub, h](const std::string& u) { return hub.fake_credential(h, u); });
-    scram_->set_channel_binding(mech.ends_with("-PLUS"), exporter_);
+    neg().scram->set_channel_binding(mech.ends_with("-PLUS"), neg().exporter);
     if (!initial) return sasl_challenge({});
     return sasl_step(*initial);
   }
@@ -465,7 +474,7 @@ void C2sSession::sasl_start(const std::string& mech, const std::optional<std::st
     for (auto& ch : name) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
     return sasl_success(name, {});
   }
-  scram_mech_.clear();
+  neg().mech.clear();
   sasl_failure("invalid-mechanism");
 }
 
@@ -477,7 +486,7 @@ void C2sSession::sasl_challenge(const std::string& data) {
 }
 
 void C2sSession::handle_response(const xml::Element& st) {
-  if (scram_mech_.empty()) return sasl_failure("malformed-request", "no authentication in progress");
+  if (neg().mech.empty()) return sasl_failure("malformed-request", "no authentication in progress");
   std::optional<std::string> data;
   if (sasl2_) {
     auto d = parse_sasl2_response(st);
@@ -491,7 +500,7 @@ void C2sSession::handle_response(const xml::Element& st) {
 }
 
 void C2sSession::sasl_step(const std::string& data) {
-  if (scram_mech_ == "PLAIN") {
+  if (neg().mech == "PLAIN") {
     // authzid NUL authcid NUL password
     auto a = data.find('\0');
     auto b = a == std::string::npos ? a : data.find('\0', a + 1);
@@ -505,16 +514,16 @@ void C2sSession::sasl_step(const std::string& data) {
     if (!cred || !check_password(crypto::Hash::Sha256, *cred, pass)) return sasl_failure("not-authorized");
     return sasl_success(*norm, {});
   }
-  if (!scram_) return sasl_failure("malformed-request");
-  if (scram_->username().empty()) {
-    auto r = scram_->first(data);
+  if (!neg().scram) return sasl_failure("malformed-request");
+  if (neg().scram->username().empty()) {
+    auto r = neg().scram->first(data);
     if (!r) return sasl_failure(sasl_condition(r.error()), r.error().message);
-    if (throttled(scram_->username())) return;
+    if (throttled(neg().scram->username())) return;
     return sasl_challenge(*r);
   }
-  auto r = scram_->final(data);
+  auto r = neg().scram->final(data);
   if (!r) return sasl_failure(sasl_condition(r.error()), r.error().message);
-  auto norm = normalize_localpart(scram_->username());
+  auto norm = normalize_localpart(neg().scram->username());
   if (!norm) return sasl_failure("not-authorized");
   sasl_success(*norm, *r);
 }
@@ -523,28 +532,29 @@ void C2sSession::sasl_success(const std::string& user, const std::string& additi
   hub_.log().event("auth", {{"session", id_},
                             {"ip", remote_.ip},
                             {"user", user},
-                            {"mechanism", scram_mech_},
+                            {"mechanism", neg().mech},
                             {"sasl2", sasl2_},
                             {"fast", fast_login_}});
-  if (scram_mech_ != "ANONYMOUS") hub_.throttle().succeeded(remote_.ip, user);
-  attempt_user_.clear();
+  if (neg().mech != "ANONYMOUS") hub_.throttle().succeeded(remote_.ip, user);
+  neg().attempt_user.clear();
   user_ = user;
-  scram_.reset();
+  neg().scram.reset();
   if (!sasl2_) {
     xml::Element s("success", std::string(kSaslNs));
     if (!additional.empty()) s.set_text(crypto::base64(additional));
     send(s);
+    neg_.reset();  // authenticated sessions keep nothing of the exchange
     reset_stream();
     return;
   }
   // XEP-0388: no stream restart. XEP-0386: bind before <success/>, the resource derived from
   // the client's tag (stable per tag and user-agent id); a bind the hub refuses (too many
   // sessions) leaves the stream authenticated, for an RFC 6120 bind that reports the error.
-  if (!auth2_) auth2_ = std::make_unique<Sasl2Authenticate>();
+  if (!neg().auth2) neg().auth2 = std::make_unique<Sasl2Authenticate>();
   std::string authzid = user + "@" + hub_.domain();
   bool bound = false;
-  if (auth2_->bind) {
-    auto res = bind2_resource(hub_.options().server_secret, user, auth2_->bind_tag, auth2_->user_agent_id);
+  if (neg().auth2->bind) {
+    auto res = bind2_resource(hub_.options().server_secret, user, neg().auth2->bind_tag, neg().auth2->user_agent_id);
     if (auto full = hub_.bind(*this, user_, res)) {
       jid_ = *full;
       authzid = jid_;
@@ -558,48 +568,45 @@ void C2sSession::sasl_success(const std::string& user, const std::string& additi
   // XEP-0484: a token when asked for, or a fresh one when the one used is due for rotation.
   std::optional<IssuedToken> token;
   auto* store = hub_.options().fast_tokens.get();
-  std::string want = auth2_->request_token;
-  if (want.empty() && fast_login_ && fast_rotate_) want = scram_mech_;
-  if (store && !want.empty() && scram_mech_ != "ANONYMOUS") {
+  std::string want = neg().auth2->request_token;
+  if (want.empty() && fast_login_ && fast_rotate_) want = neg().mech;
+  if (store && !want.empty() && neg().mech != "ANONYMOUS") {
     if (auto cred = hub_.accounts().find(user, crypto::Hash::Sha256)) {
-      auto issued = store->issue(user, auth2_->user_agent_id, want,
+      auto issued = store->issue(user, neg().auth2->user_agent_id, want,
                                  credential_fingerprint(hub_.options().server_secret, *cred),
                                  static_cast<std::int64_t>(std::time(nullptr)));
       token = IssuedToken{issued.token, xep0082_datetime(issued.expiry)};
       hub_.log().event("fast_token_issued", {{"session", id_}, {"user", user}, {"mechanism", want},
-                                             {"expiry", token->expiry}, {"rotation", auth2_->request_token.empty()}});
+                                             {"expiry", token->expiry}, {"rotation", neg().auth2->request_token.empty()}});
     }
   }
   send(sasl2_success(additional, authzid, bound, token));
   fast_login_ = fast_rotate_ = false;
-  auth2_.reset();  // idle sessions keep nothing of the exchange
-  exporter_.clear();
-  exporter_.shrink_to_fit();
+  neg_.reset();  // idle sessions keep nothing of the exchange
   state_ = bound ? State::Bound : State::Authenticated;
-  scram_mech_.clear();
   send_features();
 }
 
 bool C2sSession::throttled(const std::string& user) {
-  attempt_user_ = normalize_localpart(user).value_or(user);
+  neg().attempt_user = normalize_localpart(user).value_or(user);
   auto& th = hub_.throttle();
-  auto v = th.check(remote_.ip, attempt_user_);
+  auto v = th.check(remote_.ip, neg().attempt_user);
   if (v == AuthThrottle::Verdict::Allowed) return false;
-  auto wait = static_cast<long long>(th.retry_after(remote_.ip, attempt_user_) + 0.999);
+  auto wait = static_cast<long long>(th.retry_after(remote_.ip, neg().attempt_user) + 0.999);
   hub_.log().event("auth_throttled", {{"session", id_},
                                       {"ip", remote_.ip},
-                                      {"user", attempt_user_},
+                                      {"user", neg().attempt_user},
                                       {"limit", v == AuthThrottle::Verdict::AccountThrottled ? "account" : "address"},
                                       {"retry_after", wait}});
-  attempt_user_.clear();  // a refused attempt costs no token
+  neg().attempt_user.clear();  // a refused attempt costs no token
   sasl_failure("temporary-auth-failure", "too many failed logins; try again in " + std::to_string(wait) + " s");
   return true;
 }
 
 void C2sSession::sasl_failure(std::string_view condition, std::string_view text) {
-  scram_.reset();
-  std::string mech = scram_mech_;
-  scram_mech_.clear();
+  neg().scram.reset();
+  std::string mech = neg().mech;
+  neg().mech.clear();
   bool counts = condition == "not-authorized" || condition == "invalid-authzid" || condition == "temporary-auth-failure";
   // Only the throttle's text is sent; the others name internals (logged below instead).
   std::string shown = condition == "temporary-auth-failure" ? std::string(text) : std::string();
@@ -617,8 +624,8 @@ void C2sSession::sasl_failure(std::string_view condition, std::string_view text)
     write_raw(std::move(out));
     return;
   }
-  if (!attempt_user_.empty() && condition != "temporary-auth-failure") hub_.throttle().failed(remote_.ip, attempt_user_);
-  attempt_user_.clear();
+  if (!neg().attempt_user.empty() && condition != "temporary-auth-failure") hub_.throttle().failed(remote_.ip, neg().attempt_user);
+  neg().attempt_user.clear();
   ++auth_failures_;
   hub_.log().event("auth_failed", {{"session", id_},
                                    {"ip", remote_.ip},
@@ -690,19 +697,6 @@ void C2sSession::handle_bind_phase(xml::Element& st) {
     if (!st.attr("id")) return send(error_reply(st, "bad-request", "IQ without id"));
     if ((type == "get" || type == "set") && st.children.size() != 1)
       return send(error_reply(st, "bad-request", "an IQ get/set carries exactly one payload"));
-    if (type == "get") {
-      if (auto req = parse_list_request(*st.first_child()); req && !req->credentials) {
-        bool typed = !req->type.empty() || req->ns == kJingleInfo ||
-                     (req->ns == kExtdiscoProvisional && req->payload.name == "stun");
-        auto to = st.attr_or("to");
-        auto n = normalize_jid(to);
-        if (typed && (to.empty() || n == hub_.domain() || n == bare_jid(jid_))) {
-          auto same = [&](const ListRequest& r) { return r.ns == req->ns && r.type == req->type; };
-          if (std::none_of(list_requests_.begin(), list_requests_.end(), same) && list_requests_.size() < 16)
-            list_requests_.push_back(*req);
-        }
-      }
-    }
   }
   hub_.route(std::move(st), *this);
 }

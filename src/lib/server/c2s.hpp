@@ -80,8 +80,6 @@ class C2sSession final : public xml::StreamHandler {
   const Endpoint& remote() const { return remote_; }
   std::uint64_t id() const { return id_; }
   const std::string& stream_id() const { return stream_id_; }
-  /// XEP-0215 lists this session asked for (for pushes on reload).
-  const std::vector<ListRequest>& list_requests() const { return list_requests_; }
 
   // xml::StreamHandler (events are queued and handled after each feed)
   void on_open(const xml::Element& root) override;
@@ -129,9 +127,6 @@ class C2sSession final : public xml::StreamHandler {
   std::string stream_id_;
   std::string user_;  ///< authenticated local part
   std::string jid_;
-  std::unique_ptr<ScramServer> scram_;
-  std::string scram_mech_;
-  std::string attempt_user_;  ///< the account a password is being tried for
   bool sasl_busy_ = false;
   int auth_failures_ = 0;
   bool restart_pending_ = false;
@@ -139,10 +134,7 @@ class C2sSession final : public xml::StreamHandler {
   std::size_t restart_at_ = 0;   ///< parser offset where the new stream starts
   std::size_t fed_ = 0;          ///< bytes fed to the parser since its last reset
   bool sasl2_ = false;           ///< the exchange in progress is XEP-0388 SASL2
-  std::unique_ptr<Sasl2Authenticate> auth2_;  ///< its <authenticate/> (only during the exchange)
-  std::string exporter_;         ///< tls-exporter data (TLS 1.3), fetched once per TLS session
   bool exporter_fetched_ = false;
-  std::string stream_from_;      ///< the client's stream header 'from' (normalised bare JID)
   bool fast_login_ = false;      ///< the SASL2 exchange uses a FAST token
   bool fast_rotate_ = false;     ///< that token is due for rotation
   bool sasl2_failed_ = false;    ///< the last SASL2 attempt failed: drop stanzas pipelined behind it
@@ -150,7 +142,18 @@ class C2sSession final : public xml::StreamHandler {
   Clock::time_point created_ = Clock::now();
   Clock::time_point last_rx_ = Clock::now();
   Clock::time_point last_tx_ = Clock::now();
-  std::vector<ListRequest> list_requests_;
+  /// What only authentication needs; allocated on the first SASL step, freed on success, so an
+  /// authenticated (idle) session carries none of it.
+  struct Negotiation {
+    std::unique_ptr<ScramServer> scram;
+    std::string mech;                          ///< mechanism of the exchange in progress
+    std::string attempt_user;                  ///< the account a password is being tried for
+    std::unique_ptr<Sasl2Authenticate> auth2;  ///< the SASL2 <authenticate/> being answered
+    std::string exporter;                      ///< tls-exporter data (TLS 1.3), once per TLS session
+  };
+  Negotiation& neg();
+  const std::string& exporter() const;
+  std::unique_ptr<Negotiation> neg_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

@@ -27,6 +27,7 @@ struct StreamParser::Impl {
   XML_Index rest = -1;       // end of the last complete top-level item (root tag, stanza, whitespace)
   bool waking = false;       // feeding the synthetic root after hibernation
   std::string root_qname;    // the root's tag as sent (the synthetic root repeats it)
+  std::string dormant_head;  // while dormant: root_head(), instead of the scopes
   std::size_t event_end = 0;  // just past the element whose end callback runs
   std::size_t start_end = 0;  // just past the last start tag
   bool failed = false;
@@ -42,6 +43,7 @@ struct StreamParser::Impl {
   void create() {
     make_parser();
     scopes.clear();
+    std::string().swap(dormant_head);
     stack.clear();
     depth = 0;
     stanza_start = -1;
@@ -55,17 +57,25 @@ struct StreamParser::Impl {
     message.clear();
   }
 
-  // A dormant parser (hibernate()) comes back: a new expat parser is fed a root open tag with
-  // the same namespace declarations, without telling the handler.
+  // The root open tag with the root's namespace declarations: what a dormant parser
+  // (hibernate()) keeps instead of its scope map, and feeds a new expat parser when it comes back.
+  std::string root_head() const {
+    std::string head = "<" + (root_qname.empty() ? std::string("r") : root_qname);
+    if (!scopes.empty())
+      for (const auto& [prefix, uri] : scopes.front())
+        head += (prefix.empty() ? std::string(" xmlns") : " xmlns:" + prefix) + "='" + escape_attr(uri) + "'";
+    head += ">";
+    return head;
+  }
+
+  // A dormant parser comes back: a new expat parser is fed the saved root open tag, without
+  // telling the handler (the scopes are rebuilt from it).
   void wake() {
-    std::map<std::string, std::string> root = scopes.empty() ? std::map<std::string, std::string>() : scopes.front();
+    std::string head = dormant_head.empty() ? root_head() : std::move(dormant_head);
+    std::string().swap(dormant_head);
     make_parser();
     scopes.clear();
     depth = 0;
-    std::string head = "<" + (root_qname.empty() ? std::string("r") : root_qname);
-    for (const auto& [prefix, uri] : root)
-      head += (prefix.empty() ? std::string(" xmlns") : " xmlns:" + prefix) + "='" + escape_attr(uri) + "'";
-    head += ">";
     waking = true;
     XML_Parse(parser, head.data(), static_cast<int>(head.size()), XML_FALSE);
     waking = false;
@@ -325,10 +335,13 @@ bool StreamParser::hibernate() {
   auto& m = *impl_;
   if (!m.parser) return true;
   if (!at_rest()) return false;
+  m.dormant_head = m.root_head();
   XML_ParserFree(m.parser);
   m.parser = nullptr;
   std::vector<Element>().swap(m.stack);
-  m.scopes.shrink_to_fit();  // deeper stanzas grew it; a dormant stream keeps the root's scope only
+  // A dormant stream keeps one string (the root tag) rather than the scope maps: its nodes
+  // are a few small blocks per idle session.
+  std::vector<std::map<std::string, std::string>>().swap(m.scopes);
   return true;
 }
 
