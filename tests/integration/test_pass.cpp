@@ -144,26 +144,6 @@ auto is_event(const std::string& name) {
 
 namespace {
 
-int tcp_connect_from(const char* src, std::uint16_t port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in s{};
-  s.sin_family = AF_INET;
-  inet_pton(AF_INET, src, &s.sin_addr);
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&s), sizeof s) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(port);
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  return fd;
-}
-
 /// One relayed round trip through the public port: the far end is an echo server.
 bool relays(std::uint16_t port, const std::string& data = "ping through the tunnel") {
   int c = tcp_connect(port);

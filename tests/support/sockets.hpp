@@ -37,9 +37,9 @@ inline std::uint16_t free_port_base() {
   return static_cast<std::uint16_t>(std::min<int>(p, 65535 - 64));
 }
 
-/// A connected TCP socket to ip:port (IPv4 literal), or -1.
-inline int tcp_connect(std::uint16_t port, const char* ip = "127.0.0.1") {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+/// Connect fd to ip:port (IPv4 literal); fd, or -1 (fd closed) on failure.
+inline int connect_fd(int fd, std::uint16_t port, const char* ip = "127.0.0.1") {
+  if (fd < 0) return -1;
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_port = htons(port);
@@ -49,6 +49,25 @@ inline int tcp_connect(std::uint16_t port, const char* ip = "127.0.0.1") {
     return -1;
   }
   return fd;
+}
+
+/// A connected TCP socket to ip:port (IPv4 literal), or -1.
+inline int tcp_connect(std::uint16_t port, const char* ip = "127.0.0.1") {
+  return connect_fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), port, ip);
+}
+
+/// A TCP socket bound to the local address src (IPv4 literal, e.g. 127.0.0.2, to act as another
+/// client address) and connected to 127.0.0.1:port, or -1.
+inline int tcp_connect_from(const char* src, std::uint16_t port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in s{};
+  s.sin_family = AF_INET;
+  ::inet_pton(AF_INET, src, &s.sin_addr);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&s), sizeof s) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return connect_fd(fd, port);
 }
 
 /// Write all n bytes at p to fd (no SIGPIPE); false on error.

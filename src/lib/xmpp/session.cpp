@@ -1031,49 +1031,4 @@ void Session::close() {
     if (p.done) p.done(fail(Category::Connect, "the session was closed"));
 }
 
-// ---- redaction for traces ---------------------------------------------------------------------
-
-namespace {
-// Replace the content of the SASL elements in text by a placeholder.
-std::string redact_sasl(std::string_view text) {
-  std::string out(text);
-  for (std::string_view tag : {"auth", "response", "challenge", "success"}) {
-    std::size_t pos = 0;
-    std::string open = "<" + std::string(tag);
-    std::string close = "</" + std::string(tag) + ">";
-    while ((pos = out.find(open, pos)) != std::string::npos) {
-      std::size_t after = pos + open.size();
-      if (after < out.size() && out[after] != ' ' && out[after] != '>' && out[after] != '/') {
-        pos = after;
-        continue;
-      }
-      auto gt = out.find('>', after);
-      if (gt == std::string::npos) break;
-      if (out[gt - 1] == '/') {
-        pos = gt;
-        continue;
-      }
-      auto end = out.find(close, gt);
-      if (end == std::string::npos) end = out.size();
-      std::size_t len = end - gt - 1;
-      if (len > 0) out.replace(gt + 1, len, "[redacted]");
-      pos = gt + 1;
-    }
-  }
-  return out;
-}
-}  // namespace
-
-std::string redact(std::string_view xml_text, std::string_view password) {
-  std::string out = redact_sasl(xml_text);
-  if (!password.empty()) {
-    std::size_t pos = 0;
-    while ((pos = out.find(password, pos)) != std::string::npos) {
-      out.replace(pos, password.size(), "********");
-      pos += 8;
-    }
-  }
-  return out;
-}
-
 }  // namespace xnet::xmpp

@@ -178,7 +178,5 @@ xml::Element make_error_reply(const xml::Element& request, std::string_view type
 xml::Element make_result_reply(const xml::Element& request);
 /// Extract the stanza error from an error stanza.
 StanzaError parse_stanza_error(const xml::Element& stanza);
-/// Remove SASL payloads (auth/response/challenge/success) and password from a traced XML line.
-std::string redact(std::string_view xml_text, std::string_view password);
 
 }  // namespace xnet::xmpp

@@ -517,30 +517,6 @@ TEST_CASE("service: identity and features", "[pass][service]") {
   CHECK(svc.features() == std::vector<std::string>{"jabber:iq:pass"});
 }
 
-namespace {
-
-int tcp_connect_from(const char* src, std::uint16_t port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in s{};
-  s.sin_family = AF_INET;
-  inet_pton(AF_INET, src, &s.sin_addr);
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&s), sizeof s) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(port);
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  return fd;
-}
-
-}  // namespace
-
 namespace xnet::server {
 // The error an owner's client (or its router) sends back for request.
 xml::Element make_error_reply_for_test(const xml::Element& request, const std::string& condition) {

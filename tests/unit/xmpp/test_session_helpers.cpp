@@ -3,6 +3,7 @@
 
 #include "error.hpp"
 #include "util/hostport.hpp"
+#include "xmpp/negotiation.hpp"
 #include "xmpp/session.hpp"
 #include "xmpp/whoami.hpp"
 
@@ -31,16 +32,19 @@ TEST_CASE("every category maps to its documented exit code", "[error]") {
 }
 
 TEST_CASE("redaction removes SASL payloads and the password", "[xmpp][security]") {
-  CHECK(xmpp::redact("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='SCRAM-SHA-1'>biwsbj1hbGljZQ==</auth>", "pw") ==
+  CHECK(xmpp::redact_xml("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='SCRAM-SHA-1'>biwsbj1hbGljZQ==</auth>", "pw") ==
         "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='SCRAM-SHA-1'>[redacted]</auth>");
-  CHECK(xmpp::redact("<response xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>Yz1iaXdz</response>", "pw") ==
+  CHECK(xmpp::redact_xml("<response xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>Yz1iaXdz</response>", "pw") ==
         "<response xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>[redacted]</response>");
-  CHECK(xmpp::redact("<challenge>abc</challenge><success>def</success>", "") ==
+  CHECK(xmpp::redact_xml("<challenge>abc</challenge><success>def</success>", "") ==
         "<challenge>[redacted]</challenge><success>[redacted]</success>");
-  CHECK(xmpp::redact("<authenticate>keep</authenticate>", "") == "<authenticate>keep</authenticate>");
-  CHECK(xmpp::redact("<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>", "") ==
+  CHECK(xmpp::redact_xml("<authenticate mechanism='HT-SHA-256-NONE'>dG9rZW4=</authenticate>", "") ==
+        "<authenticate mechanism='HT-SHA-256-NONE'>[redacted]</authenticate>");
+  CHECK(xmpp::redact_xml("<token xmlns='urn:xmpp:fast:0' token='s3cr3t' expiry='x'/>", "") ==
+        "<token xmlns='urn:xmpp:fast:0' token='[redacted]' expiry='x'/>");
+  CHECK(xmpp::redact_xml("<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>", "") ==
         "<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>");
-  CHECK(xmpp::redact("password is hunter2, really hunter2", "hunter2") == "password is ********, really ********");
+  CHECK(xmpp::redact_xml("password is hunter2, really hunter2", "hunter2") == "password is ********, really ********");
 }
 
 TEST_CASE("stanza errors are decoded, legacy codes mapped", "[xmpp]") {
