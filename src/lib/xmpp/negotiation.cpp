@@ -635,27 +635,34 @@ struct ClientNegotiator::Impl final : xml::StreamHandler {
     return d;
   }
 
+  // A SASL (ns = kSaslNs) or SASL2 challenge: the mechanism's next step as a <response/>, or an
+  // <abort/> and a failure. True when a response was written.
+  bool answer_challenge(const xml::Element& el, std::string_view ns) {
+    if (++sasl_rounds > config.limits.max_sasl_rounds) {
+      fail(Category::Protocol, "too many SASL challenges from the server", "policy-violation");
+      return false;
+    }
+    auto data = decode_payload(el.text);
+    if (!data) return false;
+    auto r = mech->step(*data);
+    if (!r) {
+      write(xml::Element("abort", std::string(ns)));
+      fail(r.error());
+      return false;
+    }
+    xml::Element resp("response", std::string(ns));
+    if (!r->empty()) resp.set_text(crypto::base64(*r));
+    write(resp);
+    return true;
+  }
+
   void on_sasl(const xml::Element& el) {
     if (state != NegotiationState::Authenticating || !mech || sasl2) {
       fail(Category::Protocol, "unexpected SASL element <" + el.name + "/> from the server");
       return;
     }
     if (el.name == "challenge") {
-      if (++sasl_rounds > config.limits.max_sasl_rounds) {
-        fail(Category::Protocol, "too many SASL challenges from the server", "policy-violation");
-        return;
-      }
-      auto data = decode_payload(el.text);
-      if (!data) return;
-      auto r = mech->step(*data);
-      if (!r) {
-        write(xml::Element("abort", std::string(kSaslNs)));
-        fail(r.error());
-        return;
-      }
-      xml::Element resp("response", std::string(kSaslNs));
-      if (!r->empty()) resp.set_text(crypto::base64(*r));
-      write(resp);
+      answer_challenge(el, kSaslNs);
       return;
     }
     if (el.name == "success") {
@@ -821,22 +828,7 @@ struct ClientNegotiator::Impl final : xml::StreamHandler {
       return;
     }
     if (el.name == "challenge") {
-      if (++sasl_rounds > config.limits.max_sasl_rounds) {
-        fail(Category::Protocol, "too many SASL challenges from the server", "policy-violation");
-        return;
-      }
-      auto data = decode_payload(el.text);
-      if (!data) return;
-      auto r = mech->step(*data);
-      if (!r) {
-        write(xml::Element("abort", std::string(kSasl2Ns)));
-        fail(r.error());
-        return;
-      }
-      xml::Element resp("response", std::string(kSasl2Ns));
-      if (!r->empty()) resp.set_text(crypto::base64(*r));
-      write(resp);
-      pipeline_behind_sasl2();
+      if (answer_challenge(el, kSasl2Ns)) pipeline_behind_sasl2();
       return;
     }
     if (el.name == "success") {
