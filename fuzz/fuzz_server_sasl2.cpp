@@ -5,16 +5,7 @@
 // header is already accepted over TLS (with tls-exporter and a FAST token store holding a
 // token), in arbitrary chunks. xnet_server is compiled in here without its Asio part.
 #define ASIO_STANDALONE 1
-#include "../src/lib/server/accounts.cpp"
-#include "../src/lib/server/builtin_iq.cpp"
-#include "../src/lib/server/c2s.cpp"
-#include "../src/lib/server/external.cpp"
-#include "../src/lib/server/fast_tokens.cpp"
-#include "../src/lib/server/hub.cpp"
-#include "../src/lib/server/sasl2.cpp"
-#include "../src/lib/server/scram.cpp"
-#include "../src/lib/server/stanza.cpp"
-#include "../src/lib/server/throttle.cpp"
+#include "server_core.inc"
 
 #include <cstddef>
 #include <cstdint>

@@ -4,16 +4,7 @@
 // c2s session (stanza dispatch, SASL, routing, SIC, XEP-0215). xnet_server is compiled in here
 // without its Asio/coroutine part, which clang 14 with libstdc++ cannot build.
 #define ASIO_STANDALONE 1
-#include "../src/lib/server/accounts.cpp"
-#include "../src/lib/server/builtin_iq.cpp"
-#include "../src/lib/server/c2s.cpp"
-#include "../src/lib/server/external.cpp"
-#include "../src/lib/server/fast_tokens.cpp"
-#include "../src/lib/server/hub.cpp"
-#include "../src/lib/server/sasl2.cpp"
-#include "../src/lib/server/scram.cpp"
-#include "../src/lib/server/stanza.cpp"
-#include "../src/lib/server/throttle.cpp"
+#include "server_core.inc"
 
 #include <cstddef>
 #include <cstdint>
