@@ -14,16 +14,6 @@ namespace {
 
 using namespace xnet::server;
 
-struct Sink final : Transport {
-  std::vector<std::function<void()>> timers;
-  void write(std::string) override {}
-  void start_tls() override {}
-  void close() override {}
-  void after(std::chrono::milliseconds, std::function<void()> fn) override { timers.push_back(std::move(fn)); }
-  std::size_t pending_bytes() const override { return 0; }
-  std::string tls_exporter() override { return std::string(32, '\x42'); }
-};
-
 Hub& hub() {
   static NullEventLog log;
   static Hub h = [] {
@@ -53,6 +43,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   // The first byte picks the chunk size, so split reads are explored too.
   std::size_t chunk = 1 + data[0] % 64;
   Sink t;
+  t.exporter.assign(32, '\x42');
   {
     C2sSession s(hub(), t, Endpoint{"203.0.113.7", 5000}, true);
     s.on_data(

@@ -13,15 +13,6 @@ namespace {
 
 using namespace xnet::server;
 
-struct Sink final : Transport {
-  std::vector<std::function<void()>> timers;
-  void write(std::string) override {}
-  void start_tls() override {}
-  void close() override {}
-  void after(std::chrono::milliseconds, std::function<void()> fn) override { timers.push_back(std::move(fn)); }
-  std::size_t pending_bytes() const override { return 0; }
-};
-
 Hub& hub() {
   static NullEventLog log;
   static Hub h = [] {
