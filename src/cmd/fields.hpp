@@ -96,6 +96,47 @@ std::string fields_line(const FieldTable<T>& table, const T& value) {
   return line;
 }
 
+/// Where fields_block puts texts: the indent of the first line and of the lines after it, and
+/// what joins two texts on one line.
+struct BlockLayout {
+  std::string_view first_indent;
+  std::string_view indent;
+  std::string_view sep;
+};
+
+/// Text lines from value's present fields, in table order, without a final newline: each
+/// field's text continues the current line after layout.sep, or begins a line of its own when
+/// it starts with '\n' (lines inside a text keep their own indentation); an empty text is
+/// shown by another field's. paint(field, text) may colour a text for a terminal.
+template <class T, class Paint>
+std::string fields_block(const FieldTable<T>& table, const T& value, const BlockLayout& layout, Paint&& paint) {
+  std::string out;
+  bool open = false;
+  for (const auto& f : table) {
+    if (auto v = f.get(value); v.is_discarded() || v.is_null()) continue;
+    std::string t = field_text(f, value);
+    const bool own_line = !t.empty() && t.front() == '\n';
+    if (own_line) t.erase(0, 1);
+    if (t.empty()) continue;
+    t = paint(f, std::move(t));
+    if (!open)
+      out += layout.first_indent;
+    else if (own_line)
+      out += "\n" + std::string(layout.indent);
+    else
+      out += layout.sep;
+    out += t;
+    open = true;
+  }
+  return out;
+}
+
+/// fields_block without colour.
+template <class T>
+std::string fields_block(const FieldTable<T>& table, const T& value, const BlockLayout& layout) {
+  return fields_block(table, value, layout, [](const Field<T>&, std::string t) { return t; });
+}
+
 /// With -v in text mode, the labelled fields as progress lines "prefix: label  value" on
 /// stderr (the text result itself is a sentence for people).
 template <class T>

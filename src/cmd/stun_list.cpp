@@ -37,12 +37,6 @@ struct StunListOptions {
   double probe_timeout = 5.0;
 };
 
-// What the renderers need besides the result: display choices, not data.
-struct StunListView {
-  const ops::StunListResult& r;
-  bool show_secrets = false;
-};
-
 std::string left_text(long long seconds) {
   bool past = seconds < 0;
   long long s = std::llabs(seconds);
@@ -62,192 +56,320 @@ nlohmann::json error_json(const Error& e) {
   return {{"category", category_name(e.category)}, {"message", e.message}, {"exit_code", exit_code(e.category)}};
 }
 
+using J = nlohmann::json;
+J null_if_empty(const std::string& s) { return s.empty() ? J(nullptr) : J(s); }
+template <class T>
+std::string no_text(const T&) { return {}; }  // the text of a field shown by another's, or JSON only
+
 using P = stun::ProbeResult;
 using PF = Field<P>;
-nlohmann::json addr_json(const std::optional<stun::Address>& a) {
-  return a ? nlohmann::json(a->to_string()) : nlohmann::json(nullptr);
-}
-std::string no_text(const P&) { return {}; }  // the text of a field shown by another's, or JSON only
+J addr_json(const std::optional<stun::Address>& a) { return a ? J(a->to_string()) : J(nullptr); }
 
-// One probe (`probe` of each service): JSON keys, and the words of the text line
-// "probe: ok  rtt 1.2 ms  mapped ...", in order; error and note are lines of their own.
+// One probe (`probe` of each service): JSON keys, and the text "probe: ok  rtt 1.2 ms  mapped
+// ...", in order; error and note are lines of their own.
 const FieldTable<P> kProbeFields = {
-    PF{"ok", "probe:", [](const P& p) { return nlohmann::json(p.ok()); },
-       [](const P& p) { return std::string(p.ok() ? "ok" : "FAILED"); }},
-    PF{"reachable", "", [](const P& p) { return nlohmann::json(p.reachable); }, no_text},  // in ok and error
-    PF{"rtt_ms", "rtt", [](const P& p) { return p.rtt_ms ? nlohmann::json(round_ms(*p.rtt_ms)) : nlohmann::json(nullptr); },
-       [](const P& p) { return p.rtt_ms ? format_ms(*p.rtt_ms) : std::string(); }, true},
-    PF{"requests_sent", "", [](const P& p) { return nlohmann::json(p.sends); }, no_text},
-    PF{"server_address", "", [](const P& p) { return addr_json(p.server_address); }, no_text, true},
+    PF{"ok", "probe:", [](const P& p) { return J(p.ok()); },
+       [](const P& p) { return std::string(p.ok() ? "probe: ok" : "probe: FAILED"); }},
+    PF{"reachable", "", [](const P& p) { return J(p.reachable); }, no_text<P>},  // in ok and error
+    PF{"rtt_ms", "rtt", [](const P& p) { return p.rtt_ms ? J(round_ms(*p.rtt_ms)) : J(nullptr); },
+       [](const P& p) { return p.rtt_ms ? "rtt " + format_ms(*p.rtt_ms) : std::string(); }, true},
+    PF{"requests_sent", "", [](const P& p) { return J(p.sends); }, no_text<P>},
+    PF{"server_address", "", [](const P& p) { return addr_json(p.server_address); }, no_text<P>, true},
     PF{"mapped_address", "mapped", [](const P& p) { return addr_json(p.mapped); },
-       [](const P& p) { return p.mapped ? p.mapped->to_string() : std::string(); }, true},
+       [](const P& p) { return p.mapped ? "mapped " + p.mapped->to_string() : std::string(); }, true},
     PF{"relayed_address", "relayed", [](const P& p) { return addr_json(p.relayed); },
-       [](const P& p) { return p.relayed ? p.relayed->to_string() + (p.released ? " (released)" : "") : std::string(); },
-       true},
-    PF{"allocation_attempted", "", [](const P& p) { return nlohmann::json(p.allocation_attempted); }, no_text},
-    PF{"allocate_rtt_ms", "",
-       [](const P& p) { return p.allocate_rtt_ms ? nlohmann::json(round_ms(*p.allocate_rtt_ms)) : nlohmann::json(nullptr); },
-       no_text, true},
-    PF{"lifetime", "", [](const P& p) { return p.relayed ? nlohmann::json(p.lifetime) : nlohmann::json(nullptr); },
-       no_text, true},
-    PF{"released", "", [](const P& p) { return nlohmann::json(p.released); }, no_text},  // in relayed
-    PF{"software", "", [](const P& p) { return p.software.empty() ? nlohmann::json(nullptr) : nlohmann::json(p.software); },
-       no_text, true},
-    PF{"error", "", [](const P& p) { return p.error ? error_json(*p.error) : nlohmann::json(nullptr); },
        [](const P& p) {
-         return p.error ? std::string(category_label(p.error->category)) + ": " + p.error->message : std::string();
+         return p.relayed ? "relayed " + p.relayed->to_string() + (p.released ? " (released)" : "") : std::string();
        },
-       true},  // a line of its own
-    PF{"note", "", [](const P& p) { return p.note.empty() ? nlohmann::json(nullptr) : nlohmann::json(p.note); },
-       [](const P& p) { return p.note; },
-       true},  // a line of its own
+       true},
+    PF{"allocation_attempted", "", [](const P& p) { return J(p.allocation_attempted); }, no_text<P>},
+    PF{"allocate_rtt_ms", "", [](const P& p) { return p.allocate_rtt_ms ? J(round_ms(*p.allocate_rtt_ms)) : J(nullptr); },
+       no_text<P>, true},
+    PF{"lifetime", "", [](const P& p) { return p.relayed ? J(p.lifetime) : J(nullptr); }, no_text<P>, true},
+    PF{"released", "", [](const P& p) { return J(p.released); }, no_text<P>},  // in relayed
+    PF{"software", "", [](const P& p) { return null_if_empty(p.software); }, no_text<P>, true},
+    PF{"error", "", [](const P& p) { return p.error ? error_json(*p.error) : J(nullptr); },
+       [](const P& p) {
+         return p.error ? "\n" + std::string(category_label(p.error->category)) + ": " + p.error->message : std::string();
+       },
+       true},
+    PF{"note", "", [](const P& p) { return null_if_empty(p.note); },
+       [](const P& p) { return p.note.empty() ? std::string() : "\n" + p.note; }, true},
 };
 
-nlohmann::json service_json(const xep0215::Service& s, const xep0215::FoundService* f, long long now) {
-  using nlohmann::json;
+constexpr BlockLayout kServiceLayout{"  ", "      ", "  "};
+
+// The probe lines, the first without indent (it is a line of a service block).
+std::string probe_text(const P& p, const Style& st) {
+  return fields_block(kProbeFields, p, {"", kServiceLayout.indent, kServiceLayout.sep}, [&](const PF& f, std::string t) {
+    if (f.key == "ok")
+      return "probe: " + std::string(p.ok() ? st.green() : st.red()) + (p.ok() ? "ok" : "FAILED") + std::string(st.reset());
+    if (f.key == "error") return std::string(st.red()) + t + std::string(st.reset());
+    if (f.key == "note") return std::string(st.dim()) + t + std::string(st.reset());
+    return t;
+  });
+}
+
+using SV = ServiceView;
+using SF = Field<SV>;
+
+std::string masked(const std::string& secret, bool show) { return show ? secret : std::string("********"); }
+std::string when(long long at, long long now) {
+  return xep0215::format_datetime(at) + " (" + left_text(at - now) + ")";
+}
+// Fields only a listed service has (not a pushed change): absent from both forms otherwise.
+template <class Get>
+auto listed(Get get) {
+  return [get](const SV& v) { return v.row ? get(*v.found()) : absent(); };
+}
+
+// One service: JSON keys, and the text block "  URI  transport  restricted  "name"  [source]"
+// with its user, expiry, token and probe lines below, in order. Secrets are masked in text
+// unless --show-secrets; JSON always carries them.
+const FieldTable<SV> kServiceFields = {
+    SF{"uri", "uri", [](const SV& v) { return J(v.s.uri()); },
+       [](const SV& v) {
+         // A pushed change (and a listed entry changed by a push) starts with what happened.
+         std::string sign = v.s.action == xep0215::Action::Delete   ? "- "
+                            : v.s.action == xep0215::Action::Modify ? "~ "
+                            : v.row                                 ? ""
+                                                                    : "+ ";
+         return sign + v.s.uri();
+       }},
+    SF{"action", "",
+       [](const SV& v) { return v.row && v.s.action == xep0215::Action::Add ? absent() : J(xep0215::action_name(v.s.action)); },
+       no_text<SV>},  // in uri
+    SF{"type", "", [](const SV& v) { return J(v.s.type); }, no_text<SV>},  // in uri
+    SF{"host", "", [](const SV& v) { return J(v.s.host); }, no_text<SV>},  // in uri
+    SF{"port", "", [](const SV& v) { return J(v.s.port); }, no_text<SV>},  // in uri
+    SF{"transport", "transport", [](const SV& v) { return J(v.s.transport); },
+       [](const SV& v) {
+         // stun: and stuns: URIs carry no transport; say which one was listed.
+         return v.s.uri().find("?transport=") == std::string::npos ? v.s.transport : std::string();
+       }},
+    SF{"restricted", "restricted", [](const SV& v) { return J(v.s.restricted); },
+       [](const SV& v) { return std::string(v.s.restricted ? "restricted" : ""); }},
+    SF{"name", "name", [](const SV& v) { return null_if_empty(v.s.name); },
+       [](const SV& v) { return v.s.name.empty() ? std::string() : "\"" + v.s.name + "\""; }, true},
+    SF{"source", "source", [](const SV& v) { return J(xep0215::form_label(v.s.source)); },
+       [](const SV& v) { return "[" + std::string(xep0215::form_label(v.s.source)) + "]"; }},
+    SF{"source_ns", "", [](const SV& v) { return J(xep0215::form_ns(v.s.source)); }, no_text<SV>},  // in source
+    SF{"username", "user", [](const SV& v) { return null_if_empty(v.s.username); },
+       [](const SV& v) {
+         if (v.s.username.empty()) return std::string();
+         return "\nuser " + v.s.username + (v.s.password.empty() ? "  password -" : "");
+       },
+       true},
+    SF{"password", "password", [](const SV& v) { return null_if_empty(v.s.password); },
+       [](const SV& v) {
+         if (v.s.password.empty()) return std::string();
+         return std::string(v.s.username.empty() ? "\nuser -  " : "") + "password " +
+                masked(v.s.password, v.list.show_secrets);
+       },
+       true},
+    SF{"expires", "expires", [](const SV& v) { return v.expiry() ? J(xep0215::format_datetime(*v.expiry())) : J(nullptr); },
+       [](const SV& v) {
+         if (!v.s.expires) return std::string();  // shown as the TURN REST username's expiry
+         return "\nexpires " + when(*v.s.expires, v.list.r.now) + (v.s.expires_from_ttl ? " from ttl" : "");
+       },
+       true},
+    SF{"expires_in", "", [](const SV& v) { return v.expiry() ? J(*v.expiry() - v.list.r.now) : J(nullptr); },
+       no_text<SV>, true},  // in expires
+    SF{"expires_source", "",
+       [](const SV& v) {
+         if (!v.expiry()) return J(nullptr);
+         return J(v.s.expires ? (v.s.expires_from_ttl ? "ttl" : "expires") : "turn_rest_username");
+       },
+       no_text<SV>, true},  // in expires
+    SF{"expired", "", listed([](const xep0215::FoundService& f) { return J(f.expired); }), no_text<SV>},  // in expires
+    SF{"credentials_requested", "", listed([](const xep0215::FoundService& f) { return J(f.credentials_requested); }),
+       no_text<SV>},  // how they came: for scripts
+    SF{"rest_expiry", "TURN REST expiry",
+       listed([](const xep0215::FoundService& f) {
+         return f.rest_expiry ? J(xep0215::format_datetime(*f.rest_expiry)) : J(nullptr);
+       }),
+       [](const SV& v) {
+         const auto& rest = v.found()->rest_expiry;
+         if (!rest || (v.s.expires && *v.s.expires == *rest)) return std::string();  // none, or the same as expires
+         return "\nTURN REST username expires " + when(*rest, v.list.r.now);
+       },
+       true},
+    SF{"rest_user", "",
+       listed([](const xep0215::FoundService& f) { return f.rest_expiry ? J(f.rest_user) : J(nullptr); }),
+       no_text<SV>, true},  // in username
+    SF{"token", "relay token", [](const SV& v) { return v.s.token.empty() ? absent() : J(v.s.token); },
+       [](const SV& v) { return "\nrelay token " + masked(v.s.token, v.list.show_secrets) + " (Google relay, not used)"; }},
+    SF{"probe", "probe",
+       [](const SV& v) {
+         if (!v.row || !v.list.r.probed) return absent();
+         if (const P* p = v.probe()) return J(*p);
+         return J{{"skipped", v.row->probe_skipped}};
+       },
+       [](const SV& v) {
+         const P* p = v.probe();
+         return "\n" + (p ? probe_text(*p, Style{}) : "probe: skipped (" + v.row->probe_skipped + ")");
+       }},
+};
+
+std::string service_text(const SV& v, const Style& st) {
+  return fields_block(kServiceFields, v, kServiceLayout, [&](const SF& f, std::string t) {
+    auto paint = [](std::string_view on, const std::string& text, std::string_view off) {
+      return std::string(on) + text + std::string(off);
+    };
+    if (f.key == "uri") return paint(st.bold(), t, st.reset());
+    if (f.key == "source") return paint(st.dim(), t, st.reset());
+    if (f.key == "expires" && v.found() && v.found()->expired) return paint(st.red(), t, st.reset());
+    if (f.key == "probe") {
+      if (const P* p = v.probe()) return probe_text(*p, st);
+      return "probe: " + paint(st.dim(), "skipped (" + v.row->probe_skipped + ")", st.reset());
+    }
+    return t;
+  });
+}
+
+// A push's changes: the first line of each ("+ URI  transport ...": the credentials are in the
+// list below), then the list heading.
+std::string changes_text(const StunListView& v, const Style& st) {
+  std::string t;
+  for (const auto& c : v.r.changes) {
+    auto block = service_text(SV{c, nullptr, v}, st);
+    t += "\n" + block.substr(0, block.find('\n'));
+  }
+  return t + "\nservices now:";
+}
+
+std::string services_text(const StunListView& v, const Style& st) {
+  if (v.r.rows.empty()) return "\n  (none)";
+  std::string t;
+  for (const auto& row : v.r.rows) t += "\n" + service_text(SV{row.found.service, &row, v}, st);
+  return t;
+}
+
+// One form asked: JSON keys; its text (the form's label when it answered) joins the heading.
+using FA = xep0215::FormAttempt;
+using FF = Field<FA>;
+const FieldTable<FA> kFormFields = {
+    FF{"source", "form", [](const FA& a) { return J(xep0215::form_label(a.form)); },
+       [](const FA& a) { return a.services > 0 || !a.error ? std::string(xep0215::form_label(a.form)) : std::string(); }},
+    FF{"ns", "", [](const FA& a) { return J(xep0215::form_ns(a.form)); }, no_text<FA>},  // in source
+    FF{"jid", "", [](const FA& a) { return J(a.jid); }, no_text<FA>},                    // the heading's "from"
+    FF{"advertised", "", [](const FA& a) { return J(a.advertised); }, no_text<FA>},     // details for scripts
+    FF{"services", "", [](const FA& a) { return J(a.services); }, no_text<FA>},         // the list below
+    FF{"error", "",
+       [](const FA& a) { return a.error ? J(a.error->stanza ? a.error->stanza->condition : a.error->message) : J(nullptr); },
+       no_text<FA>, true},  // a warning on stderr when it happened
+};
+
+using PS = ops::ProbeSummary;
+using SumF = Field<PS>;
+// The probe counts over distinct servers: "probed 2 server(s), ok 1, failed 1".
+const FieldTable<PS> kSummaryFields = {
+    SumF{"probed", "probed", [](const PS& s) { return J(s.probed); },
+         [](const PS& s) { return "probed " + std::to_string(s.probed) + " server(s)"; }},
+    SumF{"ok", "ok", [](const PS& s) { return J(s.ok); }, [](const PS& s) { return "ok " + std::to_string(s.ok); }},
+    SumF{"failed", "failed", [](const PS& s) { return J(s.failed); },
+         [](const PS& s) { return "failed " + std::to_string(s.failed); }},
+    SumF{"all_ok", "", [](const PS& s) { return J(s.all_ok()); }, no_text<PS>},  // in failed
+};
+
+using V = StunListView;
+using VF = Field<V>;
+bool push(const V& v) { return v.r.event == ops::StunListEvent::Push; }
+// The list came from JIDs other than the domain (a component, disco#items).
+bool elsewhere(const V& v) {
+  return !push(v) && !v.r.service_jids.empty() && (v.r.service_jids.size() != 1 || v.r.service_jids.front() != v.r.server);
+}
+
+// The result (and each push under --watch): JSON keys, and the text, in order: the heading
+// "STUN/TURN services of DOMAIN from JIDS (found in disco#items) (FORMS)" or "push from JID:"
+// with the changes, then the service blocks and the probe counts.
+const FieldTable<V> kStunListFields = {
+    VF{"event", "", [](const V& v) { return v.r.event == ops::StunListEvent::None ? absent() : J(ops::event_name(v.r.event)); },
+       no_text<V>},  // in the heading's words
+    VF{"jid", "", [](const V& v) { return J(v.r.jid); }, no_text<V>},  // the account: the user knows it
+    VF{"from", "push from", [](const V& v) { return v.r.push_from.empty() ? absent() : J(v.r.push_from); },
+       [](const V& v) { return push(v) ? "push from " + v.r.push_from + ":" : std::string(); }},
+    VF{"server", "server", [](const V& v) { return J(v.r.server); },
+       [](const V& v) {
+         if (!push(v)) return "STUN/TURN services of " + v.r.server;
+         return v.r.push_from.empty() ? "push from " + v.r.server + ":" : std::string();
+       }},
+    VF{"service_jids", "from", [](const V& v) { return J(v.r.service_jids); },
+       [](const V& v) {
+         std::string t;
+         if (elsewhere(v))
+           for (const auto& j : v.r.service_jids) t += (t.empty() ? "from " : ", ") + j;
+         return t;
+       }},
+    VF{"via_items", "found in", [](const V& v) { return J(v.r.via_items); },
+       [](const V& v) { return std::string(elsewhere(v) && v.r.via_items ? "(found in disco#items)" : ""); }},
+    VF{"forms", "forms",
+       [](const V& v) {
+         J forms = J::array();
+         for (const auto& a : v.r.attempts) forms.push_back(fields_json(kFormFields, a));
+         return forms;
+       },
+       [](const V& v) {
+         if (push(v)) return std::string();
+         std::string t;
+         for (const auto& a : v.r.attempts)
+           if (auto label = fields_block(kFormFields, a, {}); !label.empty()) t += (t.empty() ? "" : ", ") + label;
+         return "(" + (t.empty() ? std::string("none answered") : t) + ")";
+       }},
+    VF{"features", "", [](const V& v) { return J(v.r.features); }, no_text<V>},  // details for scripts
+    VF{"changes", "changes",
+       [](const V& v) {
+         if (!push(v)) return absent();
+         J changes = J::array();
+         for (const auto& c : v.r.changes) changes.push_back(fields_json(kServiceFields, SV{c, nullptr, v}));
+         return changes;
+       },
+       [](const V& v) { return changes_text(v, Style{}); }},
+    VF{"services", "services",
+       [](const V& v) {
+         J services = J::array();
+         for (const auto& row : v.r.rows) services.push_back(fields_json(kServiceFields, SV{row.found.service, &row, v}));
+         return services;
+       },
+       [](const V& v) { return services_text(v, Style{}); }},
+    VF{"probe_summary", "probed", [](const V& v) { return v.r.probed ? fields_json(kSummaryFields, v.r.summary) : absent(); },
+       [](const V& v) { return "\n" + fields_block(kSummaryFields, v.r.summary, {"", "", ", "}); }},
+    VF{"warnings", "", [](const V& v) { return J(v.r.warnings); }, no_text<V>},  // on stderr as they happen
+    // The documented error object ends a failed check too (exit status 1); text: on stderr.
+    VF{"error", "", [](const V& v) { return v.r.failure ? error_json(*v.r.failure) : J(nullptr); }, no_text<V>, true},
+};
+
+}  // namespace
+
+void to_json(nlohmann::json& j, const StunListView& v) { j = fields_json(kStunListFields, v); }
+
+const stun::ProbeResult* ServiceView::probe() const {
+  if (!row || !list.r.probed || !row->probe || *row->probe >= list.r.probes.size()) return nullptr;
+  return &list.r.probes[*row->probe];
+}
+std::optional<long long> ServiceView::expiry() const {
   // Prosody sends no `expires` with TURN REST credentials: the username carries the expiry.
-  const bool has_expiry = s.expires.has_value() || (f && f->rest_expiry.has_value());
-  const long long expiry_at = s.expires ? *s.expires : (f && f->rest_expiry) ? *f->rest_expiry : 0;
-  json j = {{"type", s.type},
-            {"host", s.host},
-            {"port", s.port},
-            {"transport", s.transport},
-            {"uri", s.uri()},
-            {"username", s.username.empty() ? json(nullptr) : json(s.username)},
-            {"password", s.password.empty() ? json(nullptr) : json(s.password)},
-            {"expires", has_expiry ? json(xep0215::format_datetime(expiry_at)) : json(nullptr)},
-            {"expires_in", has_expiry ? json(expiry_at - now) : json(nullptr)},
-            {"expires_source", !has_expiry ? json(nullptr)
-                               : s.expires ? json(s.expires_from_ttl ? "ttl" : "expires")
-                                           : json("turn_rest_username")},
-            {"restricted", s.restricted},
-            {"name", s.name.empty() ? json(nullptr) : json(s.name)},
-            {"source", xep0215::form_label(s.source)},
-            {"source_ns", xep0215::form_ns(s.source)}};
-  if (s.action != xep0215::Action::Add) j["action"] = xep0215::action_name(s.action);
-  if (!s.token.empty()) j["token"] = s.token;
-  if (f) {
-    j["expired"] = f->expired;
-    j["credentials_requested"] = f->credentials_requested;
-    j["rest_expiry"] = f->rest_expiry ? json(xep0215::format_datetime(*f->rest_expiry)) : json(nullptr);
-    j["rest_user"] = f->rest_expiry ? json(f->rest_user) : json(nullptr);
-  }
-  return j;
+  if (s.expires) return s.expires;
+  if (row) return row->found.rest_expiry;
+  return std::nullopt;
 }
 
-void to_json(nlohmann::json& j, const StunListView& v) {
-  using nlohmann::json;
-  const auto& r = v.r;
-  j = json::object();
-  if (r.event != ops::StunListEvent::None) j["event"] = ops::event_name(r.event);
-  j["jid"] = r.jid;
-  j["server"] = r.server;
-  j["service_jids"] = r.service_jids;
-  j["via_items"] = r.via_items;
-  if (!r.push_from.empty()) j["from"] = r.push_from;
-  j["features"] = r.features;
-  json forms = json::array();
-  for (const auto& a : r.attempts)
-    forms.push_back({{"source", xep0215::form_label(a.form)},
-                     {"ns", xep0215::form_ns(a.form)},
-                     {"jid", a.jid},
-                     {"advertised", a.advertised},
-                     {"services", a.services},
-                     {"error", a.error ? json(a.error->stanza ? a.error->stanza->condition : a.error->message)
-                                       : json(nullptr)}});
-  j["forms"] = forms;
-  json services = json::array();
-  for (const auto& row : r.rows) {
-    auto s = service_json(row.found.service, &row.found, r.now);
-    if (r.probed) {
-      if (row.probe && *row.probe < r.probes.size())
-        s["probe"] = r.probes[*row.probe];
-      else
-        s["probe"] = {{"skipped", row.probe_skipped}};
-    }
-    services.push_back(std::move(s));
-  }
-  j["services"] = services;
-  if (r.event == ops::StunListEvent::Push) {
-    json changes = json::array();
-    for (const auto& c : r.changes) {
-      auto cj = service_json(c, nullptr, r.now);
-      cj["action"] = xep0215::action_name(c.action);
-      changes.push_back(std::move(cj));
-    }
-    j["changes"] = changes;
-  }
-  if (r.probed)
-    j["probe_summary"] = {{"probed", r.summary.probed},
-                          {"ok", r.summary.ok},
-                          {"failed", r.summary.failed},
-                          {"all_ok", r.summary.all_ok()}};
-  j["warnings"] = r.warnings;
-  // The documented error object ends a failed check too (exit status 1).
-  j["error"] = r.failure ? error_json(*r.failure) : json(nullptr);
-}
+void to_json(nlohmann::json& j, const ServiceView& v) { j = fields_json(kServiceFields, v); }
+void print_text(std::ostream& os, const ServiceView& v, const Style& st) { os << service_text(v, st) << '\n'; }
 
-void print_service(std::ostream& os, const xep0215::Service& s, const xep0215::FoundService* f, bool secrets,
-                   long long now, const Style& st) {
-  auto uri = s.uri();
-  os << "  " << st.bold() << uri << st.reset();
-  // stun: and stuns: URIs carry no transport; say which one was listed.
-  if (uri.find("?transport=") == std::string::npos) os << "  " << s.transport;
-  if (s.restricted) os << "  restricted";
-  if (!s.name.empty()) os << "  \"" << s.name << "\"";
-  os << "  " << st.dim() << "[" << xep0215::form_label(s.source) << "]" << st.reset() << "\n";
-  if (!s.username.empty() || !s.password.empty()) {
-    os << "      user " << (s.username.empty() ? "-" : s.username) << "  password "
-       << (s.password.empty() ? "-" : secrets ? s.password : std::string("********")) << "\n";
-  }
-  if (s.expires) {
-    bool expired = *s.expires <= now;
-    os << "      expires " << xep0215::format_datetime(*s.expires) << " (" << (expired ? st.red() : "")
-       << left_text(*s.expires - now) << (expired ? st.reset() : "") << ")"
-       << (s.expires_from_ttl ? " from ttl" : "") << "\n";
-  }
-  if (f && f->rest_expiry && (!s.expires || *s.expires != *f->rest_expiry))
-    os << "      TURN REST username expires " << xep0215::format_datetime(*f->rest_expiry) << " ("
-       << left_text(*f->rest_expiry - now) << ")\n";
-  if (!s.token.empty()) os << "      relay token " << (secrets ? s.token : std::string("********")) << " (Google relay, not used)\n";
-}
+const FieldTable<StunListView>& stun_list_fields() { return kStunListFields; }
+const FieldTable<ServiceView>& stun_service_fields() { return kServiceFields; }
+const FieldTable<xep0215::FormAttempt>& stun_form_fields() { return kFormFields; }
+const FieldTable<ops::ProbeSummary>& stun_summary_fields() { return kSummaryFields; }
 
 void print_text(std::ostream& os, const StunListView& v, const Style& st) {
-  const auto& r = v.r;
-  if (r.event == ops::StunListEvent::Push) {
-    os << "push from " << (r.push_from.empty() ? r.server : r.push_from) << ":\n";
-    for (const auto& c : r.changes)
-      os << "  " << (c.action == xep0215::Action::Delete ? "- " : c.action == xep0215::Action::Modify ? "~ " : "+ ")
-         << c.uri() << (c.uri().find("?transport=") == std::string::npos ? "  " + c.transport : "") << "\n";
-    os << "services now:\n";
-  } else {
-    std::string forms;
-    for (const auto& a : r.attempts)
-      if (a.services > 0 || !a.error) forms += (forms.empty() ? "" : ", ") + std::string(xep0215::form_label(a.form));
-    os << "STUN/TURN services of " << r.server;
-    bool elsewhere = r.service_jids.size() != 1 || r.service_jids.front() != r.server;
-    if (elsewhere && !r.service_jids.empty()) {
-      std::string jids;
-      for (const auto& j : r.service_jids) jids += (jids.empty() ? "" : ", ") + j;
-      os << " from " << jids << (r.via_items ? " (found in disco#items)" : "");
-    }
-    os << " (" << (forms.empty() ? "none answered" : forms) << ")\n";
-  }
-  if (r.rows.empty()) os << "  (none)\n";
-  for (const auto& row : r.rows) {
-    print_service(os, row.found.service, &row.found, v.show_secrets, r.now, st);
-    if (!r.probed) continue;
-    if (!row.probe || *row.probe >= r.probes.size()) {
-      os << "      probe: " << st.dim() << "skipped (" << row.probe_skipped << ")" << st.reset() << "\n";
-      continue;
-    }
-    print_text(os, r.probes[*row.probe], st);
-  }
-  if (r.probed)
-    os << "probed " << r.summary.probed << " server(s), ok " << r.summary.ok << ", failed " << r.summary.failed
-       << "\n";
+  os << fields_block(kStunListFields, v, {"", "", " "}, [&](const VF& f, std::string t) {
+    if (f.key == "services") return services_text(v, st).substr(1);
+    if (f.key == "changes") return changes_text(v, st).substr(1);
+    return t;
+  }) << '\n';
 }
-
+namespace {
 stun::ProbeOptions probe_options(const StunListOptions& o) {
   stun::ProbeOptions p;
   p.policy.rto = std::chrono::milliseconds(o.rto_ms);
@@ -352,25 +474,7 @@ void register_stun_list(CLI::App& app, Output& out) {
 
 namespace xnet::stun {
 void to_json(nlohmann::json& j, const ProbeResult& p) { j = cmd::fields_json(cmd::kProbeFields, p); }
-// "      probe: ok  rtt 1.2 ms  mapped ..." from the labelled fields, then the unlabelled ones
-// (error, note) as lines of their own.
 void print_text(std::ostream& os, const ProbeResult& p, const cmd::Style& st) {
-  std::string notes;
-  os << "     ";
-  for (const auto& f : cmd::kProbeFields) {
-    if (auto v = f.get(p); v.is_discarded() || v.is_null()) continue;
-    const std::string t = cmd::field_text(f, p);
-    if (t.empty()) continue;
-    if (f.label.empty()) {
-      notes += "      " + std::string(f.key == "error" ? st.red() : st.dim()) + t + std::string(st.reset()) + "\n";
-      continue;
-    }
-    os << (f.key == "ok" ? " " : "  ") << f.label << ' ';
-    if (f.key == "ok")
-      os << (p.ok() ? st.green() : st.red()) << t << st.reset();
-    else
-      os << t;
-  }
-  os << '\n' << notes;
+  os << cmd::kServiceLayout.indent << cmd::probe_text(p, st) << '\n';
 }
 }  // namespace xnet::stun

@@ -24,10 +24,10 @@ std::string text_of(const T& v) {
 
 // Each present field: its key in the JSON object; its text (or label) in the text form, unless
 // it is one of `shown_elsewhere`, whose own text must then be empty.
+// The same for a table whose JSON object j and text lie inside another's (text: the outer text).
 template <class T>
-int check_both_forms(const FieldTable<T>& table, const T& v, const std::set<std::string>& shown_elsewhere) {
-  nlohmann::json j = v;
-  const std::string text = text_of(v);
+int check_fields(const FieldTable<T>& table, const T& v, const nlohmann::json& j, const std::string& text,
+                 const std::set<std::string>& shown_elsewhere) {
   int checked = 0;
   for (const auto& f : table) {
     const std::string key(f.key);
@@ -40,6 +40,7 @@ int check_both_forms(const FieldTable<T>& table, const T& v, const std::set<std:
     CHECK(j.contains(key));
     CHECK(j[key] == f.get(v));
     std::string t = field_text(f, v);
+    if (!t.empty() && t.front() == '\n') t.erase(0, 1);  // a line of its own (fields_block)
     if (shown_elsewhere.count(key)) {
       CHECK(t.empty());
       continue;
@@ -48,6 +49,11 @@ int check_both_forms(const FieldTable<T>& table, const T& v, const std::set<std:
     else CHECK(shown_elsewhere.count(key));
   }
   return checked;
+}
+
+template <class T>
+int check_both_forms(const FieldTable<T>& table, const T& v, const std::set<std::string>& shown_elsewhere) {
+  return check_fields(table, v, nlohmann::json(v), text_of(v), shown_elsewhere);
 }
 
 pass::Event listening() {
@@ -324,6 +330,226 @@ TEST_CASE("stun-list probe: every field in JSON and in the probe lines", "[cmd][
   CHECK(fj["lifetime"].is_null());
   CHECK(fj["error"]["category"] == "timeout");
   CHECK(fj.size() == 14);
+}
+
+namespace {
+
+constexpr long long kNow = 1700000000;
+
+xep0215::Service service(std::string type, std::string host, std::uint16_t port, std::string transport,
+                         xep0215::Form source = xep0215::Form::Extdisco2) {
+  xep0215::Service s;
+  s.type = std::move(type);
+  s.host = std::move(host);
+  s.port = port;
+  s.transport = std::move(transport);
+  s.source = source;
+  return s;
+}
+
+// A probed list: a plain STUN server, a TURN server with REST credentials, one with a password
+// only and a past ttl expiry (not probed), and a jingleinfo relay sharing the first probe.
+ops::StunListResult probed_list() {
+  ops::StunListResult r;
+  r.jid = "alice@example.org/xnet";
+  r.server = "example.org";
+  r.service_jids = {"example.org"};
+  r.features = {"urn:xmpp:extdisco:2", "google:jingleinfo"};
+  xep0215::FormAttempt a2{xep0215::Form::Extdisco2, true, std::nullopt, 3, "example.org"};
+  Error timeout(Category::Timeout, "no reply in 10s");
+  xep0215::FormAttempt a1{xep0215::Form::Extdisco1, false, timeout, 0, "example.org"};
+  Error refused(Category::Protocol, "refused");
+  refused.stanza = StanzaError{"cancel", "feature-not-implemented", "", ""};
+  xep0215::FormAttempt aj{xep0215::Form::JingleInfo, true, refused, 0, "alice@example.org"};
+  xep0215::FormAttempt ap{xep0215::Form::Provisional, true, std::nullopt, 1, "example.org"};
+  r.attempts = {a2, a1, aj, ap};
+
+  ops::StunListRow plain{{service("stun", "192.0.2.3", 3478, "udp"), {}, {}, false, false}, 0, {}};
+  auto turn = service("turn", "turn.example.org", 3478, "udp");
+  turn.username = "1700000600:alice";
+  turn.password = "s3cret";
+  turn.expires = kNow + 300;
+  turn.restricted = true;
+  turn.name = "Main relay";
+  ops::StunListRow rest{{turn, kNow + 600, "alice", false, true}, 1, {}};
+  auto turns = service("turns", "turn.example.org", 5349, "tcp", xep0215::Form::Extdisco1);
+  turns.password = "only-a-password";
+  turns.expires = kNow - 4000;
+  turns.expires_from_ttl = true;
+  ops::StunListRow expired{{turns, {}, {}, true, true}, std::nullopt, "expired credentials"};
+  auto relay = service("google-relay", "relay.example.org", 19295, "udp", xep0215::Form::JingleInfo);
+  relay.token = "relay-token";
+  relay.username = "gu";
+  ops::StunListRow google{{relay, {}, {}, false, false}, 0, {}};
+  r.rows = {plain, rest, expired, google};
+
+  r.probed = true;
+  stun::ProbeResult ok;
+  ok.reachable = true;
+  ok.rtt_ms = 1.26;
+  ok.sends = 1;
+  ok.server_address = addr("192.0.2.3", 3478);
+  ok.mapped = addr("203.0.113.7", 40112);
+  stun::ProbeResult bad;
+  bad.reachable = true;
+  bad.rtt_ms = 20.04;
+  bad.sends = 1;
+  bad.allocation_attempted = true;
+  bad.error = Error(Category::Auth, "TURN Allocate: 401 authentication failed");
+  r.probes = {ok, bad};
+  r.summary = {2, 1, 1};
+  r.warnings = {"extdisco:1: no reply in 10s"};
+  r.now = kNow;
+  r.failure = Error(Category::CheckFailed, "1 of 2 STUN/TURN servers failed the probe");
+  return r;
+}
+
+// A push from the server itself: one added, one modified, one deleted; not probed.
+ops::StunListResult push() {
+  ops::StunListResult r;
+  r.event = ops::StunListEvent::Push;
+  r.jid = "alice@example.org/xnet";
+  r.server = "example.org";
+  r.service_jids = {"example.org"};
+  r.attempts = {{xep0215::Form::Extdisco2, true, std::nullopt, 1, "example.org"}};
+  auto added = service("stun", "192.0.2.9", 3478, "udp");
+  auto changed = service("turn", "192.0.2.9", 3478, "tcp");
+  changed.action = xep0215::Action::Modify;
+  changed.username = "bob";
+  changed.password = "pw";
+  auto gone = service("turns", "192.0.2.10", 5349, "tcp");
+  gone.action = xep0215::Action::Delete;
+  r.changes = {added, changed, gone};
+  r.rows = {{{added, {}, {}, false, false}, std::nullopt, {}}, {{changed, {}, {}, false, false}, std::nullopt, {}}};
+  r.now = kNow;
+  return r;
+}
+
+// A list found on other JIDs (disco#items) where no form answered.
+ops::StunListResult elsewhere_empty() {
+  ops::StunListResult r;
+  r.event = ops::StunListEvent::List;
+  r.jid = "alice@example.org/xnet";
+  r.server = "example.org";
+  r.service_jids = {"stun.example.org", "relay.example.org"};
+  r.via_items = true;
+  r.push_from = "";
+  r.attempts = {{xep0215::Form::Extdisco2, false, Error(Category::Timeout, "no reply"), 0, "stun.example.org"}};
+  r.now = kNow;
+  return r;
+}
+
+
+// The JSON documents as the hand-written renderers printed them before the tables (schema
+// xnet-stun-list:1): the tables must keep them byte for byte.
+constexpr const char* kProbedListJson = R"json({"error":{"category":"check_failed","exit_code":1,"message":"1 of 2 STUN/TURN servers failed the probe"},"features":["urn:xmpp:extdisco:2","google:jingleinfo"],"forms":[{"advertised":true,"error":null,"jid":"example.org","ns":"urn:xmpp:extdisco:2","services":3,"source":"extdisco:2"},{"advertised":false,"error":"no reply in 10s","jid":"example.org","ns":"urn:xmpp:extdisco:1","services":0,"source":"extdisco:1"},{"advertised":true,"error":"feature-not-implemented","jid":"alice@example.org","ns":"google:jingleinfo","services":0,"source":"jingleinfo"},{"advertised":true,"error":null,"jid":"example.org","ns":"http://www.xmpp.org/extensions/xep-0215.html#ns","services":1,"source":"xep0215-provisional"}],"jid":"alice@example.org/xnet","probe_summary":{"all_ok":false,"failed":1,"ok":1,"probed":2},"server":"example.org","service_jids":["example.org"],"services":[{"credentials_requested":false,"expired":false,"expires":null,"expires_in":null,"expires_source":null,"host":"192.0.2.3","name":null,"password":null,"port":3478,"probe":{"allocate_rtt_ms":null,"allocation_attempted":false,"error":null,"lifetime":null,"mapped_address":"203.0.113.7:40112","note":null,"ok":true,"reachable":true,"relayed_address":null,"released":false,"requests_sent":1,"rtt_ms":1.3,"server_address":"192.0.2.3:3478","software":null},"rest_expiry":null,"rest_user":null,"restricted":false,"source":"extdisco:2","source_ns":"urn:xmpp:extdisco:2","transport":"udp","type":"stun","uri":"stun:192.0.2.3:3478","username":null},{"credentials_requested":true,"expired":false,"expires":"2023-11-14T22:18:20Z","expires_in":300,"expires_source":"expires","host":"turn.example.org","name":"Main relay","password":"s3cret","port":3478,"probe":{"allocate_rtt_ms":null,"allocation_attempted":true,"error":{"category":"auth","exit_code":77,"message":"TURN Allocate: 401 authentication failed"},"lifetime":null,"mapped_address":null,"note":null,"ok":false,"reachable":true,"relayed_address":null,"released":false,"requests_sent":1,"rtt_ms":20.0,"server_address":null,"software":null},"rest_expiry":"2023-11-14T22:23:20Z","rest_user":"alice","restricted":true,"source":"extdisco:2","source_ns":"urn:xmpp:extdisco:2","transport":"udp","type":"turn","uri":"turn:turn.example.org:3478?transport=udp","username":"1700000600:alice"},{"credentials_requested":true,"expired":true,"expires":"2023-11-14T21:06:40Z","expires_in":-4000,"expires_source":"ttl","host":"turn.example.org","name":null,"password":"only-a-password","port":5349,"probe":{"skipped":"expired credentials"},"rest_expiry":null,"rest_user":null,"restricted":false,"source":"extdisco:1","source_ns":"urn:xmpp:extdisco:1","transport":"tcp","type":"turns","uri":"turns:turn.example.org:5349?transport=tcp","username":null},{"credentials_requested":false,"expired":false,"expires":null,"expires_in":null,"expires_source":null,"host":"relay.example.org","name":null,"password":null,"port":19295,"probe":{"allocate_rtt_ms":null,"allocation_attempted":false,"error":null,"lifetime":null,"mapped_address":"203.0.113.7:40112","note":null,"ok":true,"reachable":true,"relayed_address":null,"released":false,"requests_sent":1,"rtt_ms":1.3,"server_address":"192.0.2.3:3478","software":null},"rest_expiry":null,"rest_user":null,"restricted":false,"source":"jingleinfo","source_ns":"google:jingleinfo","token":"relay-token","transport":"udp","type":"google-relay","uri":"google-relay:relay.example.org:19295","username":"gu"}],"via_items":false,"warnings":["extdisco:1: no reply in 10s"]})json";
+constexpr const char* kPushJson = R"json({"changes":[{"action":"add","expires":null,"expires_in":null,"expires_source":null,"host":"192.0.2.9","name":null,"password":null,"port":3478,"restricted":false,"source":"extdisco:2","source_ns":"urn:xmpp:extdisco:2","transport":"udp","type":"stun","uri":"stun:192.0.2.9:3478","username":null},{"action":"modify","expires":null,"expires_in":null,"expires_source":null,"host":"192.0.2.9","name":null,"password":"pw","port":3478,"restricted":false,"source":"extdisco:2","source_ns":"urn:xmpp:extdisco:2","transport":"tcp","type":"turn","uri":"turn:192.0.2.9:3478?transport=tcp","username":"bob"},{"action":"delete","expires":null,"expires_in":null,"expires_source":null,"host":"192.0.2.10","name":null,"password":null,"port":5349,"restricted":false,"source":"extdisco:2","source_ns":"urn:xmpp:extdisco:2","transport":"tcp","type":"turns","uri":"turns:192.0.2.10:5349?transport=tcp","username":null}],"error":null,"event":"push","features":[],"forms":[{"advertised":true,"error":null,"jid":"example.org","ns":"urn:xmpp:extdisco:2","services":1,"source":"extdisco:2"}],"jid":"alice@example.org/xnet","server":"example.org","service_jids":["example.org"],"services":[{"credentials_requested":false,"expired":false,"expires":null,"expires_in":null,"expires_source":null,"host":"192.0.2.9","name":null,"password":null,"port":3478,"rest_expiry":null,"rest_user":null,"restricted":false,"source":"extdisco:2","source_ns":"urn:xmpp:extdisco:2","transport":"udp","type":"stun","uri":"stun:192.0.2.9:3478","username":null},{"action":"modify","credentials_requested":false,"expired":false,"expires":null,"expires_in":null,"expires_source":null,"host":"192.0.2.9","name":null,"password":"pw","port":3478,"rest_expiry":null,"rest_user":null,"restricted":false,"source":"extdisco:2","source_ns":"urn:xmpp:extdisco:2","transport":"tcp","type":"turn","uri":"turn:192.0.2.9:3478?transport=tcp","username":"bob"}],"via_items":false,"warnings":[]})json";
+
+}  // namespace
+
+TEST_CASE("stun-list: the result, byte for byte, and its text block", "[cmd][render][stun_list]") {
+  auto r = probed_list();
+  StunListView v{r, false};
+  CHECK(nlohmann::json(v).dump() == kProbedListJson);
+  CHECK(nlohmann::json(StunListView{r, true}).dump() == kProbedListJson);  // JSON always has the secrets
+  CHECK(text_of(v) ==
+        "STUN/TURN services of example.org (extdisco:2, xep0215-provisional)\n"
+        "  stun:192.0.2.3:3478  udp  [extdisco:2]\n"
+        "      probe: ok  rtt 1.3 ms  mapped 203.0.113.7:40112\n"
+        "  turn:turn.example.org:3478?transport=udp  restricted  \"Main relay\"  [extdisco:2]\n"
+        "      user 1700000600:alice  password ********\n"
+        "      expires 2023-11-14T22:18:20Z (in 5 min)\n"
+        "      TURN REST username expires 2023-11-14T22:23:20Z (in 10 min)\n"
+        "      probe: FAILED  rtt 20.0 ms\n"
+        "      authentication failed: TURN Allocate: 401 authentication failed\n"
+        "  turns:turn.example.org:5349?transport=tcp  [extdisco:1]\n"
+        "      user -  password ********\n"
+        "      expires 2023-11-14T21:06:40Z (expired 66 min ago) from ttl\n"
+        "      probe: skipped (expired credentials)\n"
+        "  google-relay:relay.example.org:19295  udp  [jingleinfo]\n"
+        "      user gu  password -\n"
+        "      relay token ******** (Google relay, not used)\n"
+        "      probe: ok  rtt 1.3 ms  mapped 203.0.113.7:40112\n"
+        "probed 2 server(s), ok 1, failed 1\n");
+  auto shown = text_of(StunListView{r, true});
+  CHECK(shown.find("password s3cret") != std::string::npos);
+  CHECK(shown.find("password only-a-password") != std::string::npos);
+  CHECK(shown.find("relay token relay-token") != std::string::npos);
+  CHECK(text_of(v).find("s3cret") == std::string::npos);
+
+  // Every field of the result: in JSON, and in the heading, the blocks or the counts.
+  // The heading says "of example.org" (service_jids: the domain itself, not in disco#items).
+  const std::set<std::string> hidden = {"event", "jid", "features", "warnings", "error", "via_items", "service_jids"};
+  CHECK(check_both_forms(stun_list_fields(), v, hidden) == 10);
+  nlohmann::json j = v;
+  CHECK(check_fields(stun_summary_fields(), r.summary, j["probe_summary"], text_of(v), {"all_ok"}) == 4);
+  // Forms: the label of those that answered is the heading's list.
+  const std::set<std::string> form_hidden = {"ns", "jid", "advertised", "services", "error"};
+  CHECK(check_fields(stun_form_fields(), r.attempts[0], j["forms"][0], text_of(v), form_hidden) == 6);
+  auto failed_form = form_hidden;
+  failed_form.insert("source");  // no answer: not in the heading
+  check_fields(stun_form_fields(), r.attempts[1], j["forms"][1], text_of(v), failed_form);
+}
+
+TEST_CASE("stun-list services: every field in JSON and in the service block", "[cmd][render][stun_list]") {
+  auto r = probed_list();
+  StunListView list{r, false};
+  // In the URI, in another field's text (expires, username, source), or details for scripts.
+  const std::set<std::string> hidden = {"type", "host", "port", "source_ns", "expires_in", "expires_source",
+                                        "expired", "credentials_requested", "rest_user", "action"};
+  auto plain_hidden = hidden;  // restricted false, and null: nothing to say
+  plain_hidden.insert({"restricted", "rest_expiry", "name", "username", "password", "expires"});
+  CHECK(check_both_forms(stun_service_fields(), ServiceView{r.rows[0].found.service, &r.rows[0], list}, plain_hidden) == 19);
+  auto rest_hidden = hidden;
+  rest_hidden.insert("transport");  // in the URI's ?transport=
+  CHECK(check_both_forms(stun_service_fields(), ServiceView{r.rows[1].found.service, &r.rows[1], list}, rest_hidden) == 19);
+  auto ttl_hidden = rest_hidden;
+  ttl_hidden.insert({"restricted", "rest_expiry", "name", "username"});
+  check_both_forms(stun_service_fields(), ServiceView{r.rows[2].found.service, &r.rows[2], list}, ttl_hidden);
+  auto relay_hidden = plain_hidden;
+  relay_hidden.erase("username");
+  check_both_forms(stun_service_fields(), ServiceView{r.rows[3].found.service, &r.rows[3], list}, relay_hidden);
+
+  // A pushed change: the service's own keys and its action, none of a listed entry's.
+  auto p = push();
+  StunListView pv{p, false};
+  nlohmann::json c = ServiceView{p.changes[0], nullptr, pv};
+  CHECK(c["action"] == "add");
+  CHECK_FALSE(c.contains("expired"));
+  CHECK_FALSE(c.contains("rest_expiry"));
+  CHECK_FALSE(c.contains("probe"));
+  nlohmann::json listed = ServiceView{p.rows[0].found.service, &p.rows[0], pv};
+  CHECK_FALSE(listed.contains("action"));
+  CHECK(listed["rest_expiry"].is_null());
+}
+
+TEST_CASE("stun-list push and an empty list: byte for byte, and their text", "[cmd][render][stun_list]") {
+  auto p = push();
+  StunListView v{p, false};
+  CHECK(nlohmann::json(v).dump() == kPushJson);
+  CHECK(text_of(v) ==
+        "push from example.org:\n"
+        "  + stun:192.0.2.9:3478  udp  [extdisco:2]\n"
+        "  ~ turn:192.0.2.9:3478?transport=tcp  [extdisco:2]\n"
+        "  - turns:192.0.2.10:5349?transport=tcp  [extdisco:2]\n"
+        "services now:\n"
+        "  stun:192.0.2.9:3478  udp  [extdisco:2]\n"
+        "  ~ turn:192.0.2.9:3478?transport=tcp  [extdisco:2]\n"
+        "      user bob  password ********\n");
+  check_both_forms(stun_list_fields(), v, {"event", "jid", "features", "warnings", "error", "via_items", "service_jids", "forms"});
+  p.push_from = "relay.example.org";
+  CHECK(text_of(v).rfind("push from relay.example.org:\n  + stun:", 0) == 0);
+  CHECK(nlohmann::json(v)["from"] == "relay.example.org");
+
+  auto e = elsewhere_empty();
+  StunListView ev{e, false};
+  CHECK(text_of(ev) ==
+        "STUN/TURN services of example.org from stun.example.org, relay.example.org (found in disco#items) "
+        "(none answered)\n  (none)\n");
+  nlohmann::json j = ev;
+  CHECK(j.dump() ==
+        R"({"error":null,"event":"list","features":[],"forms":[{"advertised":false,"error":"no reply","jid":"stun.example.org","ns":"urn:xmpp:extdisco:2","services":0,"source":"extdisco:2"}],"jid":"alice@example.org/xnet","server":"example.org","service_jids":["stun.example.org","relay.example.org"],"services":[],"via_items":true,"warnings":[]})");
+  check_both_forms(stun_list_fields(), ev, {"event", "jid", "features", "warnings", "error"});
 }
 
 TEST_CASE("durations are formatted like they are rounded", "[cmd][render]") {
