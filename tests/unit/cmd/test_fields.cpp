@@ -54,3 +54,22 @@ TEST_CASE("durations round to 0.1 ms", "[cmd][fields]") {
   CHECK(round_ms(0.05) == 0.1);
   CHECK(round_ms(std::chrono::microseconds(1500)) == 1.5);
 }
+
+TEST_CASE("fields_block: texts continue a line, a leading newline begins one", "[cmd][fields]") {
+  const FieldTable<Sample> table = {
+      {"name", "name", [](const Sample& s) { return nlohmann::json(s.name); }},
+      {"colour", "colour", [](const Sample& s) { return nlohmann::json(kColourNames(s.colour)); }},
+      {"port", "port", [](const Sample& s) { return s.port ? nlohmann::json(*s.port) : nlohmann::json(nullptr); },
+       [](const Sample& s) { return "\nport " + std::to_string(*s.port); }},
+      {"internal", "", [](const Sample&) { return nlohmann::json(true); }, [](const Sample&) { return std::string(); }},
+      {"elapsed_ms", "elapsed", [](const Sample& s) { return nlohmann::json(round_ms(s.elapsed_ms)); },
+       [](const Sample& s) { return "\nelapsed " + format_ms(s.elapsed_ms); }},
+  };
+  Sample s{"alpha", Colour::Green, 5222, 15.06};
+  CHECK(fields_block(table, s, {"> ", "    ", ", "}) == "> alpha, green\n    port 5222\n    elapsed 15.1 ms");
+  s.port.reset();
+  auto painted = fields_block(table, s, {"", "  ", " "}, [](const Field<Sample>& f, std::string t) {
+    return f.key == "colour" ? "*" + t + "*" : t;
+  });
+  CHECK(painted == "alpha *green*\n  elapsed 15.1 ms");
+}
