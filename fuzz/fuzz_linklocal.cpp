@@ -7,8 +7,11 @@
 #include <cstdint>
 #include <cstdlib>
 
+#include <sstream>
+
 #include "mdns/ll_stream.hpp"
-#include "mdns/render.hpp"
+// The renderers live in the command layer (not a module library): compiled in here.
+#include "../src/cmd/lan_render.cpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   using namespace xnet::mdns;
@@ -31,8 +34,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         ServerEvent e;
         e.kind = ServerEvent::Kind::Message;
         e.stream = ev;
-        (void)message_json(e).dump();
-        (void)message_text(e);
+        xnet::cmd::LanMessage m{e};
+        (void)nlohmann::json(m).dump();  // throws (and the fuzzer reports it) on invalid UTF-8
+        std::ostringstream text;
+        print_text(text, m, xnet::cmd::Style{});
       }
     }
     if (s.finished()) break;

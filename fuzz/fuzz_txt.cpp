@@ -9,8 +9,9 @@
 
 #include "mdns/peers.hpp"
 #include "mdns/presence.hpp"
-#include "mdns/render.hpp"
 #include "mdns/txt.hpp"
+// The renderers live in the command layer (not a module library): compiled in here.
+#include "../src/cmd/lan_render.cpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   using namespace xnet::mdns;
@@ -27,9 +28,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   p.txt_raw = *split_txt_rdata(wire);
   p.txt = *rec;
   p.presence = presence_from_txt(*rec);
-  auto j = peer_json(p);
+  nlohmann::json j = p;
   auto s = j.dump();  // throws (and the fuzzer reports it) on invalid UTF-8
-  (void)peer_text(p);
+  (void)xnet::cmd::peer_text(p);
   (void)s;
   return 0;
 }

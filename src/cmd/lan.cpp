@@ -14,6 +14,7 @@
 #include "cmd/commands.hpp"
 #include "cmd/common.hpp"
 #include "cmd/fields.hpp"
+#include "cmd/lan_render.hpp"
 #include "cmd/usage.hpp"
 #include "mdns/announce.hpp"
 #include "mdns/backend.hpp"
@@ -21,7 +22,6 @@
 #include "mdns/instance.hpp"
 #include "mdns/ll_net.hpp"
 #include "mdns/presence.hpp"
-#include "mdns/render.hpp"
 #include "util/interrupt.hpp"
 
 namespace xnet::cmd {
@@ -60,7 +60,7 @@ nlohmann::json txt_json(const mdns::TxtRecord& txt) {
   auto j = nlohmann::json::object();
   for (const auto& it : txt.items()) {
     if (it.has_value)
-      j[it.key] = mdns::json_safe(it.value);
+      j[it.key] = json_safe(it.value);
     else
       j[it.key] = true;
   }
@@ -69,7 +69,7 @@ nlohmann::json txt_json(const mdns::TxtRecord& txt) {
 
 std::string txt_text(const mdns::TxtRecord& txt) {
   std::string s;
-  for (const auto& str : txt.strings()) s += (s.empty() ? "" : " ") + mdns::escape_raw(str);
+  for (const auto& str : txt.strings()) s += (s.empty() ? "" : " ") + escape_raw(str);
   return s;
 }
 
@@ -90,18 +90,6 @@ struct Announced {
 };
 void to_json(nlohmann::json& j, const Announced& a) { j = fields_json(kAnnouncedFields, a.e); }
 void print_text(std::ostream& os, const Announced& a, const Style&) { os << fields_line(kAnnouncedFields, a.e) << '\n'; }
-
-// A message received by `lan announce`, and a browse event: rendered by the mdns module.
-struct LanMessage {
-  const mdns::ServerEvent& e;
-};
-void to_json(nlohmann::json& j, const LanMessage& m) { j = mdns::message_json(m.e); }
-void print_text(std::ostream& os, const LanMessage& m, const Style&) { os << mdns::message_text(m.e) << '\n'; }
-struct LanPeerEvent {
-  const PeerEvent& e;
-};
-void to_json(nlohmann::json& j, const LanPeerEvent& p) { j = mdns::peer_event_json(p.e); }
-void print_text(std::ostream& os, const LanPeerEvent& p, const Style&) { os << mdns::peer_event_text(p.e) << '\n'; }
 
 void report_server_event(Output& out, const mdns::ServerEvent& e) {
   using K = mdns::ServerEvent::Kind;
@@ -173,7 +161,7 @@ struct PeerList {
 const FieldTable<PeerList> kPeerListFields = {
     {"peers", "", [](const PeerList& l) {
        auto arr = nlohmann::json::array();
-       for (const auto& p : l.peers) arr.push_back(mdns::peer_json(p));
+       for (const auto& p : l.peers) arr.push_back(p);  // lan_peer_fields (cmd/lan_render)
        return arr;
      }},
     {"count", "peers", [](const PeerList& l) { return nlohmann::json(l.peers.size()); }},
@@ -185,7 +173,7 @@ const FieldTable<PeerList> kPeerListFields = {
 void to_json(nlohmann::json& j, const PeerList& l) { j = fields_json(kPeerListFields, l); }
 
 void print_text(std::ostream& os, const PeerList& l, const Style&) {
-  for (const auto& p : l.peers) os << mdns::peer_text(p) << '\n';
+  for (const auto& p : l.peers) os << peer_text(p) << '\n';
 }
 
 void run_browse(const BrowseOptions& o, Output& out) {
@@ -199,7 +187,7 @@ void run_browse(const BrowseOptions& o, Output& out) {
   req.exclude_own = o.exclude_own;
   req.self = o.self.empty() ? own_default_name() : o.self;
   req.wait_for = o.wait_for;
-  auto on_event = [&out](const PeerEvent& pe) { out.emit(LanPeerEvent{pe}); };
+  auto on_event = [&out](const PeerEvent& pe) { out.emit(pe); };
   auto res = unwrap(mdns::browse_peers(*backend, req, on_event, [] { return interrupted(); }, out));
   if (o.watch) return;
   if (res.end == mdns::BrowseEnd::Interrupted && !o.wait_for.empty()) throw Error(Category::Interrupted, "");
@@ -230,7 +218,7 @@ struct SendResult {
 };
 
 const FieldTable<SendResult> kSendFields = {
-    {"peer", "peer", [](const SendResult& r) { return nlohmann::json(mdns::json_safe(r.report.peer)); }},
+    {"peer", "peer", [](const SendResult& r) { return nlohmann::json(json_safe(r.report.peer)); }},
     {"address", "address", [](const SendResult& r) { return nlohmann::json(r.report.address); }},
     {"port", "port", [](const SendResult& r) { return nlohmann::json(r.report.port); }},
     {"sent", "sent", [](const SendResult& r) { return nlohmann::json(r.report.sent); }},
@@ -239,9 +227,9 @@ const FieldTable<SendResult> kSendFields = {
      [](const SendResult& r) {
        const auto& h = r.report.peer_header;
        nlohmann::json hdr = nlohmann::json::object();
-       if (h.from) hdr["from"] = mdns::json_safe(*h.from);
-       if (h.to) hdr["to"] = mdns::json_safe(*h.to);
-       if (h.version) hdr["version"] = mdns::json_safe(*h.version);
+       if (h.from) hdr["from"] = json_safe(*h.from);
+       if (h.to) hdr["to"] = json_safe(*h.to);
+       if (h.version) hdr["version"] = json_safe(*h.version);
        hdr["generation"] = std::string(xep0174::generation_name(xep0174::generation(h)));
        return hdr;
      },
@@ -251,7 +239,7 @@ const FieldTable<SendResult> kSendFields = {
     {"replies", "", [](const SendResult& r) {
        auto replies = nlohmann::json::array();
        for (const auto& m : r.report.received)
-         replies.push_back({{"from", mdns::json_safe(m.from)}, {"body", mdns::json_safe(m.body)}, {"type", m.type}});
+         replies.push_back({{"from", json_safe(m.from)}, {"body", json_safe(m.body)}, {"type", m.type}});
        return replies;
      }},
     {"elapsed_ms", "elapsed", [](const SendResult& r) { return nlohmann::json(round_ms(r.report.elapsed_ms)); },
@@ -263,11 +251,11 @@ void to_json(nlohmann::json& j, const SendResult& r) { j = fields_json(kSendFiel
 // Text: one sentence for people and the replies; the labelled fields go to stderr with -v.
 void print_text(std::ostream& os, const SendResult& r, const Style& st) {
   const auto& rep = r.report;
-  os << "sent " << rep.sent << (rep.sent == 1 ? " message" : " messages") << " to " << mdns::json_safe(rep.peer)
+  os << "sent " << rep.sent << (rep.sent == 1 ? " message" : " messages") << " to " << json_safe(rep.peer)
      << " (" << rep.address << " port " << rep.port << ")";
   if (!rep.closed_cleanly) os << "; the peer did not close its stream";
   os << '\n';
-  for (const auto& m : rep.received) os << mdns::json_safe(m.from) << ": " << mdns::json_safe(m.body) << '\n';
+  for (const auto& m : rep.received) os << json_safe(m.from) << ": " << json_safe(m.body) << '\n';
   (void)st;
 }
 

@@ -7,15 +7,6 @@
 
 namespace xnet::mdns {
 
-std::string_view peer_event_name(PeerEvent::Kind k) {
-  switch (k) {
-    case PeerEvent::Kind::New: return "new";
-    case PeerEvent::Kind::Updated: return "updated";
-    case PeerEvent::Kind::Removed: return "removed";
-  }
-  return "new";
-}
-
 Peer PeerTable::merge(const std::string& name, const std::string& type, const std::string& domain,
                       const Entry& e) const {
   Peer p;

@@ -39,9 +39,6 @@ struct PeerEvent {
   Peer peer;
 };
 
-/// The name of kind as used in JSON lines ("new", "updated", "removed").
-std::string_view peer_event_name(PeerEvent::Kind kind);
-
 /// Merges per-interface backend events into peers. A peer is reported New once it is resolved
 /// on some interface, Updated when its merged data changes, Removed when it has left every
 /// interface. Pure logic, fed by tests without a daemon.

@@ -2,13 +2,18 @@
 // The result and event renderers of the command layer, without a terminal: every field of each
 // table reaches the JSON form and the text form (or is declared here as shown by another
 // field's text, so that hiding one is a visible decision).
+#include <sys/socket.h>
+
 #include <set>
 #include <sstream>
 
 #include <catch2/catch.hpp>
 
+#include "cmd/lan_render.hpp"
 #include "cmd/render.hpp"
 #include "cmd/whoami.hpp"
+#include "mdns/presence.hpp"
+#include "mdns/txt.hpp"
 
 using namespace xnet;
 using namespace xnet::cmd;
@@ -550,6 +555,134 @@ TEST_CASE("stun-list push and an empty list: byte for byte, and their text", "[c
   CHECK(j.dump() ==
         R"({"error":null,"event":"list","features":[],"forms":[{"advertised":false,"error":"no reply","jid":"stun.example.org","ns":"urn:xmpp:extdisco:2","services":0,"source":"extdisco:2"}],"jid":"alice@example.org/xnet","server":"example.org","service_jids":["stun.example.org","relay.example.org"],"services":[],"via_items":true,"warnings":[]})");
   check_both_forms(stun_list_fields(), ev, {"event", "jid", "features", "warnings", "error"});
+}
+
+namespace {
+
+mdns::Peer lan_peer() {
+  mdns::Peer p;
+  p.name = "juliet@pronto";
+  p.type = "_presence._tcp";
+  p.domain = "local";
+  p.host = "pronto.local";
+  p.port = 5562;
+  p.addresses = {{"10.2.1.187", AF_INET, "eth0", 0}, {"fe80::1", AF_INET6, "eth0", 2}};
+  p.interfaces = {"eth0"};
+  p.txt_raw = {"txtvers=1", "status=away", std::string("msg=bad\xff" "byte"), "vc", "NICK=Jul"};
+  p.txt = mdns::txt_from_strings(p.txt_raw);
+  p.presence = mdns::presence_from_txt(p.txt);
+  return p;
+}
+
+mdns::ServerEvent lan_message() {
+  mdns::ServerEvent e;
+  e.kind = mdns::ServerEvent::Kind::Message;
+  e.connection = 3;
+  e.peer_address = "127.0.0.1";
+  e.time = std::chrono::system_clock::time_point(std::chrono::milliseconds(1700000000123));
+  e.stream.message.from = "romeo@forza";
+  e.stream.message.to = "juliet@pronto";
+  e.stream.message.type = "chat";
+  e.stream.message.body = "two\nlines \xE2\x98\x83";
+  e.stream.message.thread = "th";
+  return e;
+}
+
+// JSON only (for scripts), or shown by another field's text (name, status, host, txt_raw).
+const std::set<std::string> kPeerHidden = {"user", "machine", "msg", "port", "txt", "nick", "type", "domain", "local"};
+
+}  // namespace
+
+TEST_CASE("lan peer: every field in JSON and in the text block", "[cmd][render][lan]") {
+  auto own_hidden = kPeerHidden;
+  own_hidden.insert("own");  // false: nothing to say
+  auto p = lan_peer();
+  std::ostringstream text;
+  text << peer_text(p) << '\n';
+  CHECK(check_fields(lan_peer_fields(), p, nlohmann::json(p), text.str(), own_hidden) == 16);
+  CHECK(peer_text(p) ==
+        "juliet@pronto  away \"bad\xEF\xBF\xBD" "byte\"\n"
+        "  pronto.local port 5562  10.2.1.187, fe80::1%eth0  (on eth0)\n"
+        "  txt: txtvers=1 status=away msg=bad\\xffbyte vc NICK=Jul");
+  nlohmann::json j = p;
+  CHECK(j["name"] == "juliet@pronto");
+  CHECK(j["user"] == "juliet");
+  CHECK(j["machine"] == "pronto");
+  CHECK(j["addresses"][1]["address"] == "fe80::1%eth0");
+  CHECK(j["addresses"][1]["family"] == "ipv6");
+  CHECK(j["addresses"][1]["scope_id"] == 2);
+  CHECK_FALSE(j["addresses"][0].contains("scope_id"));
+  CHECK(j["txt"]["vc"] == true);
+  CHECK(j["txt"]["nick"] == "Jul");  // keys lower-cased
+  CHECK(j["nick"] == "Jul");
+  CHECK(j["status"] == "away");
+  CHECK(j["msg"] == "bad\xEF\xBF\xBD" "byte");  // invalid UTF-8 replaced: JSON stays valid
+  CHECK(j["txt_raw"][2] == "msg=bad\\xffbyte");    // lossless raw form
+  CHECK_FALSE(j.contains("status_raw"));
+  CHECK_FALSE(j.contains("email"));
+  CHECK(j.size() == 16);
+  CHECK_NOTHROW(j.dump());
+
+  SECTION("an unknown status is shown as avail with the raw value kept; no @ in the name: no user") {
+    p.presence.status = "chatty";
+    p.presence.msg.reset();
+    p.name = "pronto";
+    p.own = true;
+    nlohmann::json k = p;
+    CHECK(k["status"] == "avail");
+    CHECK(k["status_raw"] == "chatty");
+    CHECK_FALSE(k.contains("user"));
+    CHECK(peer_text(p).rfind("pronto  avail  (you)\n", 0) == 0);
+  }
+}
+
+TEST_CASE("lan browse events: the peer's fields and the event, in one line object", "[cmd][render][lan]") {
+  mdns::PeerEvent added{mdns::PeerEvent::Kind::New, lan_peer()};
+  auto hidden = kPeerHidden;
+  hidden.insert({"own", "event"});  // the event is the name's mark
+  CHECK(check_both_forms(lan_peer_event_fields(), added, hidden) == 17);
+  CHECK(text_of(added).rfind("+ juliet@pronto  away", 0) == 0);
+  nlohmann::json j = added;
+  CHECK(j["event"] == "new");
+  CHECK(j["port"] == 5562);
+
+  mdns::PeerEvent removed{mdns::PeerEvent::Kind::Removed, lan_peer()};
+  CHECK(text_of(removed) == "- juliet@pronto\n");
+  CHECK(nlohmann::json(removed)["event"] == "removed");
+  mdns::PeerEvent updated{mdns::PeerEvent::Kind::Updated, lan_peer()};
+  CHECK(text_of(updated).rfind("= juliet@pronto", 0) == 0);
+  CHECK(nlohmann::json(updated)["event"] == "updated");
+}
+
+TEST_CASE("lan messages: every field in JSON and in the text line", "[cmd][render][lan]") {
+  auto e = lan_message();
+  LanMessage m{e};
+  const std::set<std::string> hidden = {"event", "thread", "to", "type", "peer_address", "connection"};
+  CHECK(check_both_forms(lan_message_fields(), m, hidden) == 9);
+  CHECK(text_of(m) == "2023-11-14T22:13:20.123Z romeo@forza: two\n    lines \xE2\x98\x83  [thread th]\n");
+  nlohmann::json j = m;
+  CHECK(j["event"] == "message");
+  CHECK(j["time"] == "2023-11-14T22:13:20.123Z");
+  CHECK(j["body"] == "two\nlines \xE2\x98\x83");
+  CHECK(j["thread"] == "th");
+  CHECK(j["connection"] == 3);
+  CHECK_FALSE(j.contains("stamp"));
+  CHECK_FALSE(j.contains("id"));
+  SECTION("no from: the peer address stands in") {
+    e.stream.message.from.clear();
+    e.stream.message.stamp = "2023-11-14T22:00:00Z";
+    CHECK(text_of(m).find(" 127.0.0.1: two") != std::string::npos);
+    nlohmann::json k = m;
+    CHECK(k["from"] == "");
+    CHECK(k["stamp"] == "2023-11-14T22:00:00Z");
+  }
+}
+
+TEST_CASE("raw and JSON-safe strings", "[cmd][render][lan]") {
+  CHECK(json_safe("ok \xC3\xA9") == "ok \xC3\xA9");
+  CHECK(json_safe("\xC3") == "\xEF\xBF\xBD");
+  CHECK(escape_raw(std::string("a\\b\x01\xC3\xA9\xff", 7)) == "a\\\\b\\x01\xC3\xA9\\xff");
+  CHECK(format_time(std::chrono::system_clock::time_point{}) == "1970-01-01T00:00:00.000Z");
 }
 
 TEST_CASE("durations are formatted like they are rounded", "[cmd][render]") {
