@@ -13,7 +13,7 @@ BUILD_PKGS=(cmake g++ make pkg-config
 TEST_PKGS=(clang libclang-rt-14-dev openssl iproute2 util-linux procps
   prosody prosody-modules lua-unbound coturn nftables ejabberd
   avahi-daemon avahi-utils dbus dbus-daemon python3-slixmpp python3 python3-jsonschema
-  dpkg-dev file binutils lintian zsh)
+  dpkg-dev file binutils lintian zsh fish)
 BENCH_PKGS=(iperf3 socat hyperfine time python3-zeroconf)
 
 level=${1:-build}
