@@ -352,13 +352,21 @@ xep0215::Service service(std::string type, std::string host, std::uint16_t port,
   return s;
 }
 
+// A result of event for alice@example.org whose list came from service_jids.
+ops::StunListResult result_of(ops::StunListEvent event, std::vector<std::string> service_jids) {
+  ops::StunListResult r;
+  r.event = event;
+  r.jid = "alice@example.org/xnet";
+  r.server = "example.org";
+  r.service_jids = std::move(service_jids);
+  r.now = kNow;
+  return r;
+}
+
 // A probed list: a plain STUN server, a TURN server with REST credentials, one with a password
 // only and a past ttl expiry (not probed), and a jingleinfo relay sharing the first probe.
 ops::StunListResult probed_list() {
-  ops::StunListResult r;
-  r.jid = "alice@example.org/xnet";
-  r.server = "example.org";
-  r.service_jids = {"example.org"};
+  auto r = result_of(ops::StunListEvent::None, {"example.org"});
   r.features = {"urn:xmpp:extdisco:2", "google:jingleinfo"};
   xep0215::FormAttempt a2{xep0215::Form::Extdisco2, true, std::nullopt, 3, "example.org"};
   Error timeout(Category::Timeout, "no reply in 10s");
@@ -404,18 +412,13 @@ ops::StunListResult probed_list() {
   r.probes = {ok, bad};
   r.summary = {2, 1, 1};
   r.warnings = {"extdisco:1: no reply in 10s"};
-  r.now = kNow;
   r.failure = Error(Category::CheckFailed, "1 of 2 STUN/TURN servers failed the probe");
   return r;
 }
 
 // A push from the server itself: one added, one modified, one deleted; not probed.
 ops::StunListResult push() {
-  ops::StunListResult r;
-  r.event = ops::StunListEvent::Push;
-  r.jid = "alice@example.org/xnet";
-  r.server = "example.org";
-  r.service_jids = {"example.org"};
+  auto r = result_of(ops::StunListEvent::Push, {"example.org"});
   r.attempts = {{xep0215::Form::Extdisco2, true, std::nullopt, 1, "example.org"}};
   auto added = service("stun", "192.0.2.9", 3478, "udp");
   auto changed = service("turn", "192.0.2.9", 3478, "tcp");
@@ -426,21 +429,14 @@ ops::StunListResult push() {
   gone.action = xep0215::Action::Delete;
   r.changes = {added, changed, gone};
   r.rows = {{{added, {}, {}, false, false}, std::nullopt, {}}, {{changed, {}, {}, false, false}, std::nullopt, {}}};
-  r.now = kNow;
   return r;
 }
 
 // A list found on other JIDs (disco#items) where no form answered.
 ops::StunListResult elsewhere_empty() {
-  ops::StunListResult r;
-  r.event = ops::StunListEvent::List;
-  r.jid = "alice@example.org/xnet";
-  r.server = "example.org";
-  r.service_jids = {"stun.example.org", "relay.example.org"};
+  auto r = result_of(ops::StunListEvent::List, {"stun.example.org", "relay.example.org"});
   r.via_items = true;
-  r.push_from = "";
   r.attempts = {{xep0215::Form::Extdisco2, false, Error(Category::Timeout, "no reply"), 0, "stun.example.org"}};
-  r.now = kNow;
   return r;
 }
 
