@@ -6,12 +6,37 @@
 #include <algorithm>
 #include <cctype>
 #include <map>
+#include <mutex>
+#include <unordered_map>
 
 namespace xnet::xml {
 
 namespace {
 constexpr std::string_view kXmlNs = "http://www.w3.org/XML/1998/namespace";
+
+// Dormant streams that declare the same root namespaces (every client of one server, nearly)
+// share one copy of the root tag; the last stream to let go of it removes it from the pool.
+std::shared_ptr<const std::string> intern_head(std::string head) {
+  // Never destroyed: a head may outlive every other static at exit.
+  static auto& mu = *new std::mutex;
+  static auto& pool = *new std::unordered_map<std::string_view, std::weak_ptr<const std::string>>;
+  std::lock_guard lock(mu);
+  if (auto it = pool.find(head); it != pool.end()) {
+    if (auto shared = it->second.lock()) return shared;
+    pool.erase(it);  // its last holder is going away right now
+  }
+  std::shared_ptr<const std::string> shared(new std::string(std::move(head)), [](const std::string* s) {
+    {
+      std::lock_guard relock(mu);
+      auto it = pool.find(*s);
+      if (it != pool.end() && it->first.data() == s->data()) pool.erase(it);
+    }
+    delete s;
+  });
+  pool.emplace(*shared, shared);
+  return shared;
 }
+}  // namespace
 
 struct StreamParser::Impl {
   StreamHandler& handler;
@@ -27,7 +52,6 @@ struct StreamParser::Impl {
   XML_Index rest = -1;       // end of the last complete top-level item (root tag, stanza, whitespace)
   bool waking = false;       // feeding the synthetic root after hibernation
   std::string root_qname;    // the root's tag as sent (the synthetic root repeats it)
-  std::string dormant_head;  // while dormant: root_head(), instead of the scopes
   std::size_t event_end = 0;  // just past the element whose end callback runs
   std::size_t start_end = 0;  // just past the last start tag
   bool failed = false;
@@ -35,7 +59,7 @@ struct StreamParser::Impl {
   std::string condition;
   std::string message;
 
-  Impl(StreamHandler& h, StreamLimits l) : handler(h), limits(l) { create(); }
+  Impl(StreamHandler& h, StreamLimits l) : handler(h), limits(l) {}
   ~Impl() {
     if (parser) XML_ParserFree(parser);
   }
@@ -43,7 +67,6 @@ struct StreamParser::Impl {
   void create() {
     make_parser();
     scopes.clear();
-    std::string().swap(dormant_head);
     stack.clear();
     depth = 0;
     stanza_start = -1;
@@ -58,7 +81,7 @@ struct StreamParser::Impl {
   }
 
   // The root open tag with the root's namespace declarations: what a dormant parser
-  // (hibernate()) keeps instead of its scope map, and feeds a new expat parser when it comes back.
+  // (hibernate()) keeps instead of this object, and feeds a new expat parser when it comes back.
   std::string root_head() const {
     std::string head = "<" + (root_qname.empty() ? std::string("r") : root_qname);
     if (!scopes.empty())
@@ -70,19 +93,15 @@ struct StreamParser::Impl {
 
   // A dormant parser comes back: a new expat parser is fed the saved root open tag, without
   // telling the handler (the scopes are rebuilt from it).
-  void wake() {
-    std::string head = dormant_head.empty() ? root_head() : std::move(dormant_head);
-    std::string().swap(dormant_head);
+  void wake(const std::string& head) {
     make_parser();
-    scopes.clear();
-    depth = 0;
     waking = true;
     XML_Parse(parser, head.data(), static_cast<int>(head.size()), XML_FALSE);
     waking = false;
+    is_open = true;
     fed = static_cast<XML_Index>(head.size());
     last_event = fed;
     rest = fed;
-    stanza_start = -1;
   }
 
   void make_parser() {
@@ -277,14 +296,19 @@ struct StreamParser::Impl {
 };
 
 StreamParser::StreamParser(StreamHandler& handler, StreamLimits limits)
-    : impl_(std::make_unique<Impl>(handler, limits)) {}
+    : impl_(std::make_unique<Impl>(handler, limits)), handler_(&handler), limits_(limits) {
+  impl_->create();
+}
 
 StreamParser::~StreamParser() = default;
 
 Result<void> StreamParser::feed(std::string_view data, bool is_final) {
+  if (!impl_) {
+    impl_ = std::make_unique<Impl>(*handler_, limits_);
+    impl_->wake(*head_);
+  }
   auto& m = *impl_;
   if (m.failed) return fail(Category::Protocol, "XML stream: " + m.message);
-  if (!m.parser) m.wake();
   // A UTF-16/32 stream (byte order mark, or NUL bytes in the first characters) is refused
   // before expat would decode it (RFC 6120 §11.6).
   for (std::size_t i = 0; i < data.size() && m.fed + static_cast<XML_Index>(i) < 4; ++i) {
@@ -319,32 +343,34 @@ Result<void> StreamParser::feed(std::string_view data, bool is_final) {
   return {};
 }
 
-void StreamParser::reset() { impl_->create(); }
+void StreamParser::reset() {
+  head_.reset();
+  if (!impl_) impl_ = std::make_unique<Impl>(*handler_, limits_);
+  impl_->create();
+}
 
-const std::string& StreamParser::error_condition() const { return impl_->condition; }
+const std::string& StreamParser::error_condition() const {
+  static const std::string kNone;
+  return impl_ ? impl_->condition : kNone;
+}
 
-bool StreamParser::open() const { return impl_->is_open; }
+bool StreamParser::open() const { return !impl_ || impl_->is_open; }
 
 bool StreamParser::at_rest() const {
+  if (!impl_) return true;
   const auto& m = *impl_;
-  if (!m.parser) return true;
   return m.is_open && !m.failed && !m.limits.document_mode && m.depth == 1 && m.stack.empty() && m.rest == m.fed;
 }
 
 bool StreamParser::hibernate() {
-  auto& m = *impl_;
-  if (!m.parser) return true;
+  if (!impl_) return true;
   if (!at_rest()) return false;
-  m.dormant_head = m.root_head();
-  XML_ParserFree(m.parser);
-  m.parser = nullptr;
-  std::vector<Element>().swap(m.stack);
-  // A dormant stream keeps one string (the root tag) rather than the scope maps: its nodes
-  // are a few small blocks per idle session.
-  std::vector<std::map<std::string, std::string>>().swap(m.scopes);
+  // A dormant stream keeps only the (shared) root tag: no expat parser, no scope maps.
+  if (!head_) head_ = intern_head(impl_->root_head());
+  impl_.reset();
   return true;
 }
 
-std::size_t StreamParser::event_end() const { return impl_->event_end; }
+std::size_t StreamParser::event_end() const { return impl_ ? impl_->event_end : 0; }
 
 }  // namespace xnet::xml

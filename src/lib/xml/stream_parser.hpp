@@ -56,9 +56,10 @@ class StreamParser {
   /// True when the stream is open and every byte fed so far belongs to complete stanzas or
   /// keepalive whitespace (nothing half-parsed).
   bool at_rest() const;
-  /// When at_rest(), frees the expat parser and its buffers (an idle stream then costs only its
-  /// root namespace declarations); the next feed() makes a new one in the same state. Returns
-  /// whether the parser is dormant. (event_end() offsets then count from the wake-up.)
+  /// When at_rest(), frees the expat parser and all parsing state (an idle stream then costs
+  /// only a reference to its root tag, shared with the streams that declare the same
+  /// namespaces); the next feed() makes a new one in the same state. Returns whether the parser
+  /// is dormant. (event_end() offsets then count from the wake-up.)
   bool hibernate();
   /// Inside StreamHandler::on_stanza/on_close: the byte offset, counted from construction or
   /// reset(), just past the element that completed (e.g. to refuse bytes after <proceed/>).
@@ -66,7 +67,10 @@ class StreamParser {
 
  private:
   struct Impl;
-  std::unique_ptr<Impl> impl_;
+  std::unique_ptr<Impl> impl_;  ///< null while dormant
+  StreamHandler* handler_;
+  StreamLimits limits_;
+  std::shared_ptr<const std::string> head_;  ///< the root open tag, kept once the stream has slept
 };
 
 }  // namespace xnet::xml

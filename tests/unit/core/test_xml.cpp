@@ -147,3 +147,62 @@ TEST_CASE("stream parser refuses entities and text at stream level, reset restar
     CHECK(c.root);
   }
 }
+
+TEST_CASE("a dormant stream parser wakes up in the same stream", "[xml][stream][memory]") {
+  Collector c;
+  xml::StreamParser p(c, {.max_stanza_bytes = 1000});
+  std::string header = "<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' "
+                       "xmlns:x='urn:example:x' to='example.org' version='1.0'>";
+  REQUIRE(p.feed(header));
+  SECTION("not at rest inside a stanza") {
+    REQUIRE(p.feed("<message><body>half"));
+    CHECK_FALSE(p.hibernate());
+    REQUIRE(p.feed("</body></message>"));
+    REQUIRE(c.stanzas.size() == 1);
+    CHECK(c.stanzas[0].child("body")->text == "half");
+  }
+  SECTION("namespaces, limits and the stream end survive sleeping") {
+    REQUIRE(p.hibernate());
+    CHECK(p.hibernate());  // already dormant
+    CHECK(p.open());
+    CHECK(p.at_rest());
+    CHECK(p.error_condition().empty());
+    REQUIRE(p.feed("<x:ping id='1'/><iq type='get'/>"));
+    REQUIRE(c.stanzas.size() == 2);
+    CHECK(c.stanzas[0].name == "ping");
+    CHECK(c.stanzas[0].ns == "urn:example:x");
+    CHECK(c.stanzas[1].ns == "jabber:client");
+    CHECK(c.root->attr_or("to") == "example.org");  // on_open ran once, not again on waking
+    REQUIRE(p.hibernate());
+    REQUIRE_FALSE(p.feed("<message><body>" + std::string(2000, 'a') + "</body></message>"));
+    CHECK(p.error_condition() == "policy-violation");
+  }
+  SECTION("two streams with the same root sleep and wake independently") {
+    Collector c2;
+    xml::StreamParser q(c2);
+    REQUIRE(q.feed(header));
+    REQUIRE(p.hibernate());
+    REQUIRE(q.hibernate());
+    REQUIRE(q.feed("<x:a/>"));
+    REQUIRE(q.hibernate());
+    REQUIRE(p.feed("<x:b/></stream:stream>"));
+    CHECK(c.closed);
+    CHECK_FALSE(c2.closed);
+    REQUIRE(c2.stanzas.size() == 1);
+    CHECK(c2.stanzas[0].name == "a");
+    REQUIRE(c.stanzas.size() == 1);
+    CHECK(c.stanzas[0].name == "b");
+  }
+  SECTION("a reset after sleeping starts a new stream") {
+    REQUIRE(p.hibernate());
+    p.reset();
+    c.root.reset();
+    CHECK_FALSE(p.open());
+    REQUIRE(p.feed(std::string(kHeader)));
+    REQUIRE(c.root);
+    REQUIRE(p.feed("<iq/>"));
+    CHECK(c.stanzas.back().ns == "jabber:client");
+    REQUIRE_FALSE(p.feed("<x:ping/>"));  // the old stream's prefix is gone
+    CHECK(p.error_condition() == "invalid-namespace");
+  }
+}
