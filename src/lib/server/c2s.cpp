@@ -54,16 +54,16 @@ C2sSession::C2sSession(Hub& hub, Transport& transport, Endpoint remote, bool tls
     : hub_(hub),
       t_(transport),
       remote_(std::move(remote)),
-      tls_(tls),
       id_(hub.next_session_id()),
-      parser_(*this, xml::StreamLimits{hub.options().limits.max_stanza_bytes, 32, false}) {
+      parser_(*this, xml::StreamLimits{hub.options().limits.max_stanza_bytes, 32, false}),
+      tls_(tls) {
   counted_ = hub_.connection_opened(remote_.ip);
   hub_.track(this);
   hub_.log().event("connect", {{"session", id_}, {"ip", remote_.ip}, {"port", remote_.port}, {"tls", tls_}});
 }
 
 C2sSession::~C2sSession() {
-  *alive_ = false;
+  if (alive_) *alive_ = false;
   hub_.unbind(*this);
   hub_.untrack(this);
   if (counted_) hub_.connection_closed(remote_.ip);
@@ -127,7 +127,8 @@ void C2sSession::on_data(std::string_view data) {
     break;
   }
   // Between stanzas a bound stream keeps no XML parser: idle sessions dominate memory, and a
-  // parser that lives only while data is parsed leaves no holes between long-lived blocks.
+  // parser that lives only while data is parsed leaves no holes between long-lived blocks (one
+  // put to sleep later, on a timer, costs more per idle session than it saves in parsing).
   if (state_ == State::Bound) parser_.hibernate();
 }
 
@@ -250,7 +251,9 @@ void C2sSession::handle_open(const xml::Element& root) {
     close_with_error("policy-violation", "too many connections from your address");
     return;
   }
-  stream_id_ = hub_.next_id("c2s-");
+  // Short enough for the string's inline buffer (15 characters, 89 random bits): an idle session
+  // keeps it without a heap block.
+  stream_id_ = crypto::random_token(15);
   std::string to_attr;
   if (auto* f = root.attr("from"); f && !normalize_jid(*f).empty()) to_attr = *f;
   write_raw(stream_header(kClientNs, hub_.domain(), stream_id_, to_attr));
@@ -555,14 +558,13 @@ void C2sSession::sasl_success(const std::string& user, const std::string& additi
   bool bound = false;
   if (neg().auth2->bind) {
     auto res = bind2_resource(hub_.options().server_secret, user, neg().auth2->bind_tag, neg().auth2->user_agent_id);
-    if (auto full = hub_.bind(*this, user_, res)) {
-      jid_ = *full;
+    if (auto bound_ok = hub_.bind(*this, user_, res)) {
       authzid = jid_;
       bound = true;
       hub_.log().event("bind", {{"session", id_}, {"ip", remote_.ip}, {"port", remote_.port}, {"jid", jid_},
                                 {"bind2", true}});
     } else {
-      hub_.log().event("bind_failed", {{"session", id_}, {"user", user}, {"condition", full.error().message}});
+      hub_.log().event("bind_failed", {{"session", id_}, {"user", user}, {"condition", bound_ok.error().message}});
     }
   }
   // XEP-0484: a token when asked for, or a fresh one when the one used is due for rotation.
@@ -638,6 +640,7 @@ void C2sSession::sasl_failure(std::string_view condition, std::string_view text)
   sasl_busy_ = true;
   auto delay = hub_.options().limits.auth_failure_delay * auth_failures_;
   bool last = auth_failures_ >= hub_.options().limits.max_auth_failures;
+  if (!alive_) alive_ = std::make_shared<bool>(true);
   t_.after(delay, [this, out, last, alive = alive_] {
     if (!*alive || state_ == State::Closed) return;
     sasl_busy_ = false;
@@ -658,12 +661,10 @@ void C2sSession::handle_bind_phase(xml::Element& st) {
       if (state_ == State::Bound) return send(error_reply(st, "not-allowed", "already bound"));
       std::string res;
       if (auto* r = payload->child("resource", kBindNs)) res = trimmed(r->text).empty() ? "" : r->text;
-      auto full = hub_.bind(*this, user_, res);
-      if (!full) {
-        auto& e = full.error();
+      if (auto bound = hub_.bind(*this, user_, res); !bound) {
+        auto& e = bound.error();
         return send(error_reply(st, e.message, e.hint));
       }
-      jid_ = *full;
       state_ = State::Bound;
       auto reply = iq_result(st);
       reply.erase("from");

@@ -50,7 +50,7 @@ class Hub;
 /// One client-to-server stream (RFC 6120 §4–§7) and the session it becomes.
 class C2sSession final : public xml::StreamHandler {
  public:
-  enum class State { Header, Negotiating, Authenticated, Bound, Closed };
+  enum class State : std::uint8_t { Header, Negotiating, Authenticated, Bound, Closed };
 
   /// remote is the client address (from the socket or PROXY header); tls is true for direct TLS.
   C2sSession(Hub& hub, Transport& transport, Endpoint remote, bool tls);
@@ -114,34 +114,35 @@ class C2sSession final : public xml::StreamHandler {
   void write_raw(std::string data, bool trace = true);
   void reset_stream();
 
+  // Members are ordered so the flags pack together: thousands of idle sessions carry them.
   Hub& hub_;
   Transport& t_;
   Endpoint remote_;
-  bool tls_;
   std::uint64_t id_;
   xml::StreamParser parser_;
   std::vector<Event> events_;
-  State state_ = State::Header;
-  bool header_sent_ = false;
-  bool counted_ = false;
   std::string stream_id_;
   std::string user_;  ///< authenticated local part
   std::string jid_;
-  bool sasl_busy_ = false;
-  int auth_failures_ = 0;
-  bool restart_pending_ = false;
-  bool refeed_ = false;          ///< the restart is a SASL success: re-parse what follows
   std::size_t restart_at_ = 0;   ///< parser offset where the new stream starts
   std::size_t fed_ = 0;          ///< bytes fed to the parser since its last reset
+  Clock::time_point created_ = Clock::now();
+  Clock::time_point last_rx_ = Clock::now();
+  Clock::time_point last_tx_ = Clock::now();
+  int auth_failures_ = 0;
+  int dropped_ = 0;              ///< stanzas dropped so (bounded)
+  State state_ = State::Header;
+  bool tls_;
+  bool header_sent_ = false;
+  bool counted_ = false;
+  bool sasl_busy_ = false;
+  bool restart_pending_ = false;
+  bool refeed_ = false;          ///< the restart is a SASL success: re-parse what follows
   bool sasl2_ = false;           ///< the exchange in progress is XEP-0388 SASL2
   bool exporter_fetched_ = false;
   bool fast_login_ = false;      ///< the SASL2 exchange uses a FAST token
   bool fast_rotate_ = false;     ///< that token is due for rotation
   bool sasl2_failed_ = false;    ///< the last SASL2 attempt failed: drop stanzas pipelined behind it
-  int dropped_ = 0;              ///< stanzas dropped so (bounded)
-  Clock::time_point created_ = Clock::now();
-  Clock::time_point last_rx_ = Clock::now();
-  Clock::time_point last_tx_ = Clock::now();
   /// What only authentication needs; allocated on the first SASL step, freed on success, so an
   /// authenticated (idle) session carries none of it.
   struct Negotiation {
@@ -154,7 +155,10 @@ class C2sSession final : public xml::StreamHandler {
   Negotiation& neg();
   const std::string& exporter() const;
   std::unique_ptr<Negotiation> neg_;
-  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+  std::shared_ptr<bool> alive_;  ///< made for the first delayed answer; false once destroyed
+  C2sSession* live_prev_ = nullptr;  ///< the hub's list of live sessions
+  C2sSession* live_next_ = nullptr;
+  friend class Hub;  // sets jid_ when it binds, links live sessions
 };
 
 }  // namespace xnet::server

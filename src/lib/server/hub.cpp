@@ -103,7 +103,23 @@ void Hub::connection_closed(const std::string& ip) {
   if (it != per_ip_.end() && --it->second <= 0) per_ip_.erase(it);
 }
 
-Result<std::string> Hub::bind(C2sSession& s, const std::string& user, const std::string& resource) {
+void Hub::track(C2sSession* s) {
+  s->live_next_ = live_head_;
+  if (live_head_) live_head_->live_prev_ = s;
+  live_head_ = s;
+  ++live_;
+}
+
+void Hub::untrack(C2sSession* s) {
+  if (s->live_prev_) s->live_prev_->live_next_ = s->live_next_;
+  else if (live_head_ == s) live_head_ = s->live_next_;
+  else return;  // not tracked
+  if (s->live_next_) s->live_next_->live_prev_ = s->live_prev_;
+  s->live_prev_ = s->live_next_ = nullptr;
+  --live_;
+}
+
+Result<void> Hub::bind(C2sSession& s, const std::string& user, const std::string& resource) {
   std::string bare = normalize_jid(user + "@" + opts_.domain);
   if (bare.empty()) return fail(Category::Input, "not-allowed", "invalid user name");
   auto counted = per_account_.find(bare);
@@ -117,10 +133,10 @@ Result<std::string> Hub::bind(C2sSession& s, const std::string& user, const std:
   }
   // A resource in use gets a suffix instead of kicking the other session (RFC 6120 §7.7.2.2).
   if (res.empty() || sessions_.count(bare + "/" + res)) res = (res.empty() ? "xnet" : res) + "-" + crypto::random_token(8);
-  std::string full = bare + "/" + res;
-  sessions_[full] = &s;
+  s.jid_ = bare + "/" + res;
+  sessions_.emplace(s.jid_, &s);
   ++per_account_[bare];
-  return full;
+  return {};
 }
 
 void Hub::unbind(C2sSession& s) {
@@ -217,7 +233,9 @@ int Hub::reload_external_services(std::vector<ExternalService> list) {
 }
 
 void Hub::shutdown() {
-  std::vector<C2sSession*> all(all_.begin(), all_.end());
+  std::vector<C2sSession*> all;
+  all.reserve(live_);
+  for (auto* s = live_head_; s; s = s->live_next_) all.push_back(s);
   for (auto* s : all) s->close_with_error("system-shutdown", "server shutting down");
   for (auto& slot : services_) slot->svc->detach();
 }

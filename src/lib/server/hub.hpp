@@ -105,8 +105,9 @@ class Hub {
   bool connection_opened(const std::string& ip);
   void connection_closed(const std::string& ip);
 
-  /// Bind a resource for session (RFC 6120 §7); returns the full JID or a stanza-error condition.
-  Result<std::string> bind(C2sSession& s, const std::string& user, const std::string& resource);
+  /// Bind a resource for session (RFC 6120 §7): sets its full JID (s.jid()), or fails with a
+  /// stanza-error condition.
+  Result<void> bind(C2sSession& s, const std::string& user, const std::string& resource);
   void unbind(C2sSession& s);
   /// Route stanza (from already stamped) sent by session from.
   void route(xml::Element stanza, C2sSession& from);
@@ -121,10 +122,10 @@ class Hub {
   std::string next_id(std::string_view prefix);
   std::uint64_t next_session_id() { return ++session_seq_; }
   /// Live sessions (negotiating or bound), for shutdown.
-  void track(C2sSession* s) { all_.insert(s); }
-  void untrack(C2sSession* s) { all_.erase(s); }
+  void track(C2sSession* s);
+  void untrack(C2sSession* s);
   /// Sessions not yet destroyed (negotiating, bound or closing).
-  std::size_t live_sessions() const { return all_.size(); }
+  std::size_t live_sessions() const { return live_; }
 
   /// The IQs the server answers itself (disco, ping, SIC, XEP-0215 and its pushes, services).
   BuiltinIq& builtin_iq() { return iq_; }
@@ -140,9 +141,11 @@ class Hub {
   EventLog& log_;
   Trace& trace_;
   asio::io_context* io_ = nullptr;
-  std::map<std::string, C2sSession*> sessions_;  ///< normalised full JID → session
+  /// Normalised full JID → session; the key is a view of the session's own jid().
+  std::map<std::string_view, C2sSession*, std::less<>> sessions_;
   std::unordered_map<std::string, int> per_account_;  ///< bare JID → bound sessions (O(1) limit check)
-  std::set<C2sSession*> all_;
+  C2sSession* live_head_ = nullptr;  ///< every live session, linked through the sessions themselves
+  std::size_t live_ = 0;
   std::map<std::string, int> per_ip_;
   std::vector<std::unique_ptr<Slot>> services_;
   BuiltinIq iq_;

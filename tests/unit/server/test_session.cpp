@@ -502,7 +502,9 @@ TEST_CASE("reload: the log line counts accounts, and only sessions that asked ge
 TEST_CASE("an idle session is small: the SASL state lives outside C2sSession", "[session][memory]") {
   // bench/serve counts RSS per idle TLS session; C2sSession is part of it. Negotiation state
   // (SCRAM, SASL2 request, channel-binding data) is allocated only while authenticating.
-  // 480 bytes on x86-64 with it embedded; this bound catches it moving back in.
+  // 480 bytes on x86-64 with it embedded; this bound catches it moving back in. (352 since a
+  // dormant XML parser keeps its handler, limits and shared root tag here, so that its ~0.45 KiB
+  // of parsing state can go; the flags are packed.)
   INFO("sizeof(C2sSession) = " << sizeof(C2sSession));
-  CHECK(sizeof(C2sSession) <= 320);
+  CHECK(sizeof(C2sSession) <= 352);
 }
