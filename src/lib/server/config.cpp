@@ -89,7 +89,7 @@ Result<ServeConfig> parse_serve_config(std::string_view text, std::string_view s
   XNET_TRY(check_keys(c, root,
                       {"domain", "listen", "c2s_port", "direct_tls_port", "direct_tls", "proxy_protocol",
                        "require_starttls", "anonymous", "plain", "state_dir", "accounts_file", "certificate", "key",
-                       "server_name", "limits", "external_services", "component"},
+                       "server_name", "tls_session_tickets", "limits", "external_services", "component"},
                       ""));
   XNET_TRY(get(c, root, "domain", cfg.domain));
   if (const toml::node* n = root.get("listen")) {
@@ -114,6 +114,9 @@ Result<ServeConfig> parse_serve_config(std::string_view text, std::string_view s
   XNET_TRY(get(c, root, "certificate", cfg.certificate));
   XNET_TRY(get(c, root, "key", cfg.key));
   XNET_TRY(get(c, root, "server_name", cfg.server_name));
+  XNET_TRY(get(c, root, "tls_session_tickets", cfg.tls_session_tickets));
+  if (cfg.tls_session_tickets < 0 || cfg.tls_session_tickets > 8)
+    return tl::unexpected(c.err(root.get("tls_session_tickets"), "tls_session_tickets must be 0 to 8"));
   if (cfg.certificate.empty() != cfg.key.empty())
     return tl::unexpected(c.err(nullptr, "\"certificate\" and \"key\" go together"));
 

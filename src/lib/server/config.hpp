@@ -75,6 +75,7 @@ struct ServeConfig {
   std::string accounts_file;  ///< "" = <state_dir>/accounts.json
   std::string certificate, key;
   std::string server_name = "xnet serve";
+  int tls_session_tickets = 1;  ///< TLS 1.3 tickets sent after a handshake (0 = no resumption)
   Limits limits;
   std::vector<ExternalService> external_services;
   std::string component_jid, component_router, component_secret_file;

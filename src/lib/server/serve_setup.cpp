@@ -167,7 +167,7 @@ Result<std::unique_ptr<ServeInstance>> ServeInstance::open(asio::io_context& io,
   std::unique_ptr<ServeInstance> inst(new ServeInstance());
   inst->impl_ = std::make_unique<Impl>(io, o, std::move(ho), std::move(*accounts), log, trace);
   auto& im = *inst->impl_;
-  if (auto r = im.srv.load_tls(rep.certificate, cfg.key); !r) return fail(r.error());
+  if (auto r = im.srv.load_tls(rep.certificate, cfg.key, cfg.tls_session_tickets); !r) return fail(r.error());
   // Enough descriptors for many idle sessions, and a cap below them so accept() never fails.
   auto fd = raise_fd_limit();
   auto cap = connection_cap(fd, cfg.limits.max_connections);

@@ -37,7 +37,8 @@ class Server {
   ~Server();
 
   /// Loads the certificate chain and key for STARTTLS and direct TLS.
-  Result<void> load_tls(const std::string& cert_file, const std::string& key_file);
+  /// session_tickets: TLS 1.3 resumption tickets sent after each handshake (0 = none).
+  Result<void> load_tls(const std::string& cert_file, const std::string& key_file, int session_tickets = 1);
   /// Binds every listener (specs with port 0 and the same direct_tls share one free port).
   /// Category::Os when an address cannot be bound.
   Result<std::vector<BoundListener>> listen(const std::vector<ListenerSpec>& specs);

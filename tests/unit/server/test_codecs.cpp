@@ -208,6 +208,7 @@ domain = "example.org"
 listen = ["0.0.0.0"]
 c2s_port = 0
 proxy_protocol = true
+tls_session_tickets = 0
 [limits]
 max_stanza_bytes = 10000
 auth_timeout = 5
@@ -227,6 +228,8 @@ router = "127.0.0.1:5347"
   CHECK(ok->listen == std::vector<std::string>{"0.0.0.0"});
   CHECK(ok->c2s_port == 0);
   CHECK(ok->proxy_protocol);
+  CHECK(ok->tls_session_tickets == 0);
+  CHECK(parse_serve_config("", "serve.toml")->tls_session_tickets == 1);
   CHECK(ok->limits.max_stanza_bytes == 10000);
   CHECK(ok->limits.auth_timeout == std::chrono::seconds(5));
   REQUIRE(ok->external_services.size() == 1);
@@ -243,6 +246,8 @@ router = "127.0.0.1:5347"
       {"[[external_services]]\ntype = \"stun\"\nhost = \"x\"\ntransport = \"sctp\"", "transport"},
       {"certificate = \"a.pem\"", "go together"},
       {"[limits]\nmax_stanza_bytes = 10", "at least 1024"},
+      {"tls_session_tickets = 9", "0 to 8"},
+      {"tls_session_tickets = -1", "must not be negative"},
       {"listen = [", "serve.toml:"},
   };
   for (const auto& b : bad) {
