@@ -15,12 +15,14 @@
 #include <thread>
 
 #include <catch2/catch.hpp>
+#include <openssl/ssl.h>
 
 #include "server/crypto.hpp"
 #include "support/process.hpp"
 #include "support/prosody.hpp"
 #include "support/serve_fixture.hpp"
 #include "support/skip.hpp"
+#include "support/sockets.hpp"
 
 using namespace xnet::test;
 using namespace std::chrono_literals;
@@ -765,4 +767,76 @@ TEST_CASE("FAST tokens: serve keeps them hashed in its state dir and drops them 
                       {{"XNET_PASSWORD", "another password"}});
   REQUIRE(add.exit_code == 0);
   CHECK(read_file(tokens).find("\"user\":\"alice\"") == std::string::npos);
+}
+
+namespace {
+// A TLS 1.3 client on serve's direct TLS port that offers `resume` (if any), opens a stream and
+// reads the answer (which brings the tickets): whether the server resumed, and the tickets seen.
+struct TlsVisit {
+  bool resumed = false;
+  int tickets = 0;
+  SSL_SESSION* session = nullptr;  ///< the last ticket's session (caller frees)
+};
+TlsVisit tls_visit(std::uint16_t port, SSL_SESSION* resume) {
+  TlsVisit v;
+  SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+  REQUIRE(ctx);
+  SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION);
+  SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+  SSL_CTX_set_ex_data(ctx, 0, &v);
+  SSL_CTX_sess_set_new_cb(ctx, [](SSL* ssl, SSL_SESSION* sess) {
+    auto* visit = static_cast<TlsVisit*>(SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), 0));
+    ++visit->tickets;
+    if (visit->session) SSL_SESSION_free(visit->session);
+    visit->session = sess;
+    return 1;  // we keep the reference
+  });
+  int fd = tcp_connect(port);
+  REQUIRE(fd >= 0);
+  timeval tv{5, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  SSL* ssl = SSL_new(ctx);
+  SSL_set_fd(ssl, fd);
+  SSL_set_tlsext_host_name(ssl, "localhost");
+  if (resume) SSL_set_session(ssl, resume);
+  REQUIRE(SSL_connect(ssl) == 1);
+  v.resumed = SSL_session_reused(ssl) == 1;
+  std::string header(kHeader);
+  REQUIRE(SSL_write(ssl, header.data(), static_cast<int>(header.size())) > 0);
+  std::string got;
+  char buf[4096];
+  for (int i = 0; i < 20 && got.find("</stream:features>") == std::string::npos; ++i) {
+    int n = SSL_read(ssl, buf, sizeof buf);
+    if (n <= 0) break;
+    got.append(buf, static_cast<std::size_t>(n));
+  }
+  CHECK_THAT(got, Catch::Contains("<stream:features"));
+  SSL_shutdown(ssl);
+  SSL_free(ssl);
+  ::close(fd);
+  SSL_CTX_free(ctx);
+  return v;
+}
+}  // namespace
+
+TEST_CASE("TLS 1.3 resumption: one ticket per handshake by default, none with tls_session_tickets = 0",
+          "[integration][serve][tls]") {
+  SECTION("default") {
+    ServeFixture s({{}, {}, {"--anonymous"}, false, false});
+    auto first = tls_visit(s.direct_tls_port(), nullptr);
+    CHECK_FALSE(first.resumed);
+    CHECK(first.tickets == 1);
+    REQUIRE(first.session);
+    auto second = tls_visit(s.direct_tls_port(), first.session);
+    CHECK(second.resumed);
+    SSL_SESSION_free(first.session);
+    if (second.session) SSL_SESSION_free(second.session);
+  }
+  SECTION("off") {
+    ServeFixture s({{}, "tls_session_tickets = 0\n", {"--anonymous"}, false, false});
+    auto first = tls_visit(s.direct_tls_port(), nullptr);
+    CHECK_FALSE(first.resumed);
+    CHECK(first.tickets == 0);
+    CHECK_FALSE(first.session);
+  }
 }

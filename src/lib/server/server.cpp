@@ -534,6 +534,9 @@ Result<void> Server::load_tls(const std::string& cert_file, const std::string& k
   // session copy, its encryption and a record), and a client resumes with one. XMPP clients
   // mostly reconnect with FAST (XEP-0484) instead; tls_session_tickets = 0 turns them off.
   SSL_CTX_set_num_tickets(ctx.native_handle(), static_cast<std::size_t>(std::max(0, session_tickets)));
+  // No server-side session cache: OpenSSL would keep every TLS 1.2 session (about 1 KiB each, up
+  // to 20480, for 5 minutes); resumption works from the tickets, which the client keeps.
+  SSL_CTX_set_session_cache_mode(ctx.native_handle(), SSL_SESS_CACHE_OFF);
   ctx.use_certificate_chain_file(cert_file, ec);
   if (ec) return fail(Category::Config, "cannot load certificate " + cert_file + ": " + ec.message());
   ctx.use_private_key_file(key_file, asio::ssl::context::pem, ec);
