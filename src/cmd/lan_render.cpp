@@ -47,9 +47,17 @@ using PF = Field<Peer>;
 // `  HOST port N  ADDRESSES  (on IFACES)`, then `  txt: RAW...`.
 const FieldTable<Peer> kPeerFields = {
     PF{"name", "", [](const Peer& p) { return J(json_safe(p.name)); }},
-    PF{"user", "", [](const Peer& p) { auto n = mdns::parse_instance(p.name); return n ? J(n->user) : absent(); },
+    PF{"user", "",
+       [](const Peer& p) {
+         auto n = mdns::parse_instance(p.name);
+         return n ? J(n->user) : absent();
+       },
        no_text<Peer>},  // in name
-    PF{"machine", "", [](const Peer& p) { auto n = mdns::parse_instance(p.name); return n ? J(n->machine) : absent(); },
+    PF{"machine", "",
+       [](const Peer& p) {
+         auto n = mdns::parse_instance(p.name);
+         return n ? J(n->machine) : absent();
+       },
        no_text<Peer>},  // in name
     PF{"status", "", [](const Peer& p) { return J(valid_status(p) ? p.presence.status : "avail"); },
        [](const Peer& p) {
@@ -59,7 +67,8 @@ const FieldTable<Peer> kPeerFields = {
     PF{"msg", "", presence_field<&mdns::Presence::msg>, no_text<Peer>},  // in status
     PF{"status_raw", "", [](const Peer& p) { return valid_status(p) ? absent() : J(json_safe(p.presence.status)); },
        no_text<Peer>},  // in txt
-    PF{"own", "", [](const Peer& p) { return J(p.own); }, [](const Peer& p) { return std::string(p.own ? "(you)" : ""); }},
+    PF{"own", "", [](const Peer& p) { return J(p.own); },
+       [](const Peer& p) { return std::string(p.own ? "(you)" : ""); }},
     PF{"host", "", [](const Peer& p) { return J(json_safe(p.host)); },
        [](const Peer& p) { return "\n" + json_safe(p.host) + " port " + std::to_string(p.port); }},
     PF{"port", "", [](const Peer& p) { return J(p.port); }, no_text<Peer>},  // in host
@@ -105,11 +114,11 @@ const FieldTable<Peer> kPeerFields = {
          return txt;
        },
        no_text<Peer>},  // in txt_raw
-    PF{"nick", "", presence_field<&mdns::Presence::nick>, no_text<Peer>},    // in txt_raw
-    PF{"first", "", presence_field<&mdns::Presence::first>, no_text<Peer>},  // in txt_raw
-    PF{"last", "", presence_field<&mdns::Presence::last>, no_text<Peer>},    // in txt_raw
-    PF{"email", "", presence_field<&mdns::Presence::email>, no_text<Peer>},  // in txt_raw
-    PF{"jid", "", presence_field<&mdns::Presence::jid>, no_text<Peer>},      // in txt_raw
+    PF{"nick", "", presence_field<&mdns::Presence::nick>, no_text<Peer>},        // in txt_raw
+    PF{"first", "", presence_field<&mdns::Presence::first>, no_text<Peer>},      // in txt_raw
+    PF{"last", "", presence_field<&mdns::Presence::last>, no_text<Peer>},        // in txt_raw
+    PF{"email", "", presence_field<&mdns::Presence::email>, no_text<Peer>},      // in txt_raw
+    PF{"jid", "", presence_field<&mdns::Presence::jid>, no_text<Peer>},          // in txt_raw
     PF{"type", "", [](const Peer& p) { return J(p.type); }, no_text<Peer>},      // always _presence._tcp
     PF{"domain", "", [](const Peer& p) { return J(p.domain); }, no_text<Peer>},  // always local
     PF{"local", "", [](const Peer& p) { return J(p.local); }, no_text<Peer>},    // for scripts; own is shown

@@ -83,14 +83,15 @@ const FieldTable<P> kProbeFields = {
        },
        true},
     PF{"allocation_attempted", "", [](const P& p) { return J(p.allocation_attempted); }, no_text<P>},
-    PF{"allocate_rtt_ms", "", [](const P& p) { return p.allocate_rtt_ms ? J(round_ms(*p.allocate_rtt_ms)) : J(nullptr); },
-       no_text<P>, true},
+    PF{"allocate_rtt_ms", "",
+       [](const P& p) { return p.allocate_rtt_ms ? J(round_ms(*p.allocate_rtt_ms)) : J(nullptr); }, no_text<P>, true},
     PF{"lifetime", "", [](const P& p) { return p.relayed ? J(p.lifetime) : J(nullptr); }, no_text<P>, true},
     PF{"released", "", [](const P& p) { return J(p.released); }, no_text<P>},  // in relayed
     PF{"software", "", [](const P& p) { return null_if_empty(p.software); }, no_text<P>, true},
     PF{"error", "", [](const P& p) { return p.error ? error_json(*p.error) : J(nullptr); },
        [](const P& p) {
-         return p.error ? "\n" + std::string(category_label(p.error->category)) + ": " + p.error->message : std::string();
+         return p.error ? "\n" + std::string(category_label(p.error->category)) + ": " + p.error->message
+                        : std::string();
        },
        true},
     PF{"note", "", [](const P& p) { return null_if_empty(p.note); },
@@ -101,13 +102,17 @@ constexpr BlockLayout kServiceLayout{"  ", "      ", "  "};
 
 // The probe lines, the first without indent (it is a line of a service block).
 std::string probe_text(const P& p, const Style& st) {
-  return fields_block(kProbeFields, p, {"", kServiceLayout.indent, kServiceLayout.sep}, [&](const PF& f, std::string t) {
-    if (f.key == "ok")
-      return "probe: " + std::string(p.ok() ? st.green() : st.red()) + (p.ok() ? "ok" : "FAILED") + std::string(st.reset());
-    if (f.key == "error") return std::string(st.red()) + t + std::string(st.reset());
-    if (f.key == "note") return std::string(st.dim()) + t + std::string(st.reset());
+  auto paint = [&](const PF& f, std::string t) {
+    auto on = [&](std::string_view colour) { return std::string(colour) + t + std::string(st.reset()); };
+    if (f.key == "ok") {
+      t = p.ok() ? "ok" : "FAILED";
+      return "probe: " + on(p.ok() ? st.green() : st.red());
+    }
+    if (f.key == "error") return on(st.red());
+    if (f.key == "note") return on(st.dim());
     return t;
-  });
+  };
+  return fields_block(kProbeFields, p, {"", kServiceLayout.indent, kServiceLayout.sep}, paint);
 }
 
 using SV = ServiceView;
@@ -137,7 +142,9 @@ const FieldTable<SV> kServiceFields = {
          return sign + v.s.uri();
        }},
     SF{"action", "",
-       [](const SV& v) { return v.row && v.s.action == xep0215::Action::Add ? absent() : J(xep0215::action_name(v.s.action)); },
+       [](const SV& v) {
+         return v.row && v.s.action == xep0215::Action::Add ? absent() : J(xep0215::action_name(v.s.action));
+       },
        no_text<SV>},  // in uri
     SF{"type", "", [](const SV& v) { return J(v.s.type); }, no_text<SV>},  // in uri
     SF{"host", "", [](const SV& v) { return J(v.s.host); }, no_text<SV>},  // in uri
@@ -167,7 +174,8 @@ const FieldTable<SV> kServiceFields = {
                 masked(v.s.password, v.list.show_secrets);
        },
        true},
-    SF{"expires", "expires", [](const SV& v) { return v.expiry() ? J(xep0215::format_datetime(*v.expiry())) : J(nullptr); },
+    SF{"expires", "expires",
+       [](const SV& v) { return v.expiry() ? J(xep0215::format_datetime(*v.expiry())) : J(nullptr); },
        [](const SV& v) {
          if (!v.s.expires) return std::string();  // shown as the TURN REST username's expiry
          return "\nexpires " + when(*v.s.expires, v.list.r.now) + (v.s.expires_from_ttl ? " from ttl" : "");
@@ -184,8 +192,7 @@ const FieldTable<SV> kServiceFields = {
     SF{"expired", "", listed([](const xep0215::FoundService& f) { return J(f.expired); }), no_text<SV>},  // in expires
     SF{"credentials_requested", "", listed([](const xep0215::FoundService& f) { return J(f.credentials_requested); }),
        no_text<SV>},  // how they came: for scripts
-    SF{"rest_expiry", "TURN REST expiry",
-       listed([](const xep0215::FoundService& f) {
+    SF{"rest_expiry", "TURN REST expiry", listed([](const xep0215::FoundService& f) {
          return f.rest_expiry ? J(xep0215::format_datetime(*f.rest_expiry)) : J(nullptr);
        }),
        [](const SV& v) {
@@ -195,10 +202,12 @@ const FieldTable<SV> kServiceFields = {
        },
        true},
     SF{"rest_user", "",
-       listed([](const xep0215::FoundService& f) { return f.rest_expiry ? J(f.rest_user) : J(nullptr); }),
-       no_text<SV>, true},  // in username
+       listed([](const xep0215::FoundService& f) { return f.rest_expiry ? J(f.rest_user) : J(nullptr); }), no_text<SV>,
+       true},  // in username
     SF{"token", "relay token", [](const SV& v) { return v.s.token.empty() ? absent() : J(v.s.token); },
-       [](const SV& v) { return "\nrelay token " + masked(v.s.token, v.list.show_secrets) + " (Google relay, not used)"; }},
+       [](const SV& v) {
+         return "\nrelay token " + masked(v.s.token, v.list.show_secrets) + " (Google relay, not used)";
+       }},
     SF{"probe", "probe",
        [](const SV& v) {
          if (!v.row || !v.list.r.probed) return absent();
@@ -250,13 +259,17 @@ using FA = xep0215::FormAttempt;
 using FF = Field<FA>;
 const FieldTable<FA> kFormFields = {
     FF{"source", "form", [](const FA& a) { return J(xep0215::form_label(a.form)); },
-       [](const FA& a) { return a.services > 0 || !a.error ? std::string(xep0215::form_label(a.form)) : std::string(); }},
+       [](const FA& a) {
+         return a.services > 0 || !a.error ? std::string(xep0215::form_label(a.form)) : std::string();
+       }},
     FF{"ns", "", [](const FA& a) { return J(xep0215::form_ns(a.form)); }, no_text<FA>},  // in source
     FF{"jid", "", [](const FA& a) { return J(a.jid); }, no_text<FA>},                    // the heading's "from"
-    FF{"advertised", "", [](const FA& a) { return J(a.advertised); }, no_text<FA>},     // details for scripts
-    FF{"services", "", [](const FA& a) { return J(a.services); }, no_text<FA>},         // the list below
+    FF{"advertised", "", [](const FA& a) { return J(a.advertised); }, no_text<FA>},      // details for scripts
+    FF{"services", "", [](const FA& a) { return J(a.services); }, no_text<FA>},          // the list below
     FF{"error", "",
-       [](const FA& a) { return a.error ? J(a.error->stanza ? a.error->stanza->condition : a.error->message) : J(nullptr); },
+       [](const FA& a) {
+         return a.error ? J(a.error->stanza ? a.error->stanza->condition : a.error->message) : J(nullptr);
+       },
        no_text<FA>, true},  // a warning on stderr when it happened
 };
 
@@ -277,15 +290,17 @@ using VF = Field<V>;
 bool push(const V& v) { return v.r.event == ops::StunListEvent::Push; }
 // The list came from JIDs other than the domain (a component, disco#items).
 bool elsewhere(const V& v) {
-  return !push(v) && !v.r.service_jids.empty() && (v.r.service_jids.size() != 1 || v.r.service_jids.front() != v.r.server);
+  return !push(v) && !v.r.service_jids.empty() &&
+         (v.r.service_jids.size() != 1 || v.r.service_jids.front() != v.r.server);
 }
 
 // The result (and each push under --watch): JSON keys, and the text, in order: the heading
 // "STUN/TURN services of DOMAIN from JIDS (found in disco#items) (FORMS)" or "push from JID:"
 // with the changes, then the service blocks and the probe counts.
 const FieldTable<V> kStunListFields = {
-    VF{"event", "", [](const V& v) { return v.r.event == ops::StunListEvent::None ? absent() : J(ops::event_name(v.r.event)); },
-       no_text<V>},  // in the heading's words
+    VF{"event", "",
+       [](const V& v) { return v.r.event == ops::StunListEvent::None ? absent() : J(ops::event_name(v.r.event)); },
+       no_text<V>},                                                    // in the heading's words
     VF{"jid", "", [](const V& v) { return J(v.r.jid); }, no_text<V>},  // the account: the user knows it
     VF{"from", "push from", [](const V& v) { return v.r.push_from.empty() ? absent() : J(v.r.push_from); },
        [](const V& v) { return push(v) ? "push from " + v.r.push_from + ":" : std::string(); }},
@@ -328,12 +343,16 @@ const FieldTable<V> kStunListFields = {
     VF{"services", "services",
        [](const V& v) {
          J services = J::array();
-         for (const auto& row : v.r.rows) services.push_back(fields_json(kServiceFields, SV{row.found.service, &row, v}));
+         for (const auto& row : v.r.rows)
+           services.push_back(fields_json(kServiceFields, SV{row.found.service, &row, v}));
          return services;
        },
        [](const V& v) { return services_text(v, Style{}); }},
-    VF{"probe_summary", "probed", [](const V& v) { return v.r.probed ? fields_json(kSummaryFields, v.r.summary) : absent(); },
-       [](const V& v) { return "\n" + fields_block(kSummaryFields, v.r.summary, {"", "", ", "}); }},
+    VF{"probe_summary", "probed",
+       [](const V& v) { return v.r.probed ? fields_json(kSummaryFields, v.r.summary) : absent(); },
+       [](const V& v) {
+         return "\n" + fields_block(kSummaryFields, v.r.summary, {"", "", ", "});
+       }},
     VF{"warnings", "", [](const V& v) { return J(v.r.warnings); }, no_text<V>},  // on stderr as they happen
     // The documented error object ends a failed check too (exit status 1); text: on stderr.
     VF{"error", "", [](const V& v) { return v.r.failure ? error_json(*v.r.failure) : J(nullptr); }, no_text<V>, true},
@@ -449,8 +468,9 @@ void register_stun_list(CLI::App& app, Output& out) {
                 "Do not request credentials for restricted services (extdisco <credentials/>)");
   sub->add_flag("--show-secrets", opts->show_secrets, "Show passwords in text output (JSON always carries them)");
   sub->add_flag("--watch", opts->watch, "Stay connected and print each list push (JSON lines with --json)");
-  auto* probe = sub->add_flag("--probe", opts->probe,
-                              "Probe each server: STUN Binding, and a TURN Allocate (then released) with the credentials");
+  auto* probe =
+      sub->add_flag("--probe", opts->probe,
+                    "Probe each server: STUN Binding, and a TURN Allocate (then released) with the credentials");
   sub->add_flag("--no-allocate", opts->no_allocate, "With --probe, send only Binding requests, also to TURN servers")
       ->needs(probe);
   sub->add_option("--stun-rto", opts->rto_ms, "With --probe, first STUN retransmission timeout in ms (doubles)")

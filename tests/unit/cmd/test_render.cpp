@@ -315,6 +315,10 @@ TEST_CASE("stun-list probe: every field in JSON and in the probe lines", "[cmd][
   CHECK(text_of(p) ==
         "      probe: ok  rtt 0.2 ms  mapped 203.0.113.7:40112  relayed 198.51.100.4:50012 (released)\n"
         "      allocation released\n");
+  std::ostringstream coloured;
+  print_text(coloured, p, Style{true});
+  CHECK(coloured.str().rfind("      probe: \033[32mok\033[0m  rtt 0.2 ms", 0) == 0);
+  CHECK(coloured.str().find("\033[2mallocation released\033[0m") != std::string::npos);
   nlohmann::json j = p;
   CHECK(j["rtt_ms"] == 0.2);
   CHECK(j["allocate_rtt_ms"] == 1.3);
@@ -472,6 +476,13 @@ TEST_CASE("stun-list: the result, byte for byte, and its text block", "[cmd][ren
         "      relay token ******** (Google relay, not used)\n"
         "      probe: ok  rtt 1.3 ms  mapped 203.0.113.7:40112\n"
         "probed 2 server(s), ok 1, failed 1\n");
+  std::ostringstream coloured;
+  print_text(coloured, v, Style{true});
+  CHECK(coloured.str().find("  \033[1mstun:192.0.2.3:3478\033[0m  udp  \033[2m[extdisco:2]\033[0m\n") != std::string::npos);
+  CHECK(coloured.str().find("\033[31mexpires 2023-11-14T21:06:40Z (expired 66 min ago) from ttl\033[0m") !=
+        std::string::npos);
+  CHECK(coloured.str().find("probe: \033[31mFAILED\033[0m") != std::string::npos);
+  CHECK(coloured.str().find("probe: \033[2mskipped (expired credentials)\033[0m") != std::string::npos);
   auto shown = text_of(StunListView{r, true});
   CHECK(shown.find("password s3cret") != std::string::npos);
   CHECK(shown.find("password only-a-password") != std::string::npos);
