@@ -120,6 +120,8 @@ void Hub::untrack(C2sSession* s) {
 }
 
 Result<void> Hub::bind(C2sSession& s, const std::string& user, const std::string& resource) {
+  // The routing table keys on a view of s.jid_: it is set once and never changes while bound.
+  if (!s.jid_.empty()) return fail(Category::Input, "not-allowed", "already bound");
   std::string bare = normalize_jid(user + "@" + opts_.domain);
   if (bare.empty()) return fail(Category::Input, "not-allowed", "invalid user name");
   auto counted = per_account_.find(bare);
