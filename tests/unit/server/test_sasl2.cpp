@@ -11,9 +11,13 @@
 #include "server/hub.hpp"
 #include "server/sasl2.hpp"
 #include "server/stanza.hpp"
+#include "support/fake_transport.hpp"
 #include "xmpp/sasl.hpp"
 
 using namespace xnet::server;
+using xnet::test::FakeTransport;
+using xnet::test::kHeader;
+using xnet::test::RecordingTrace;
 using Catch::Contains;
 
 namespace {
@@ -27,40 +31,6 @@ xnet::xml::Element fixture(const std::string& name) {
   REQUIRE(e);
   return *e;
 }
-
-struct FakeTransport : Transport {
-  std::string out;
-  bool closed = false;
-  std::string exporter;
-  std::vector<std::function<void()>> timers;
-  void write(std::string d) override { out += d; }
-  void start_tls() override {}
-  void close() override { closed = true; }
-  void after(std::chrono::milliseconds, std::function<void()> fn) override { timers.push_back(std::move(fn)); }
-  std::size_t pending_bytes() const override { return 0; }
-  std::string tls_exporter() override { return exporter; }
-  std::string take() { return std::exchange(out, {}); }
-  void fire_timers() {
-    auto t = std::exchange(timers, {});
-    for (auto& f : t) f();
-  }
-};
-
-// Records what would reach --debug=xml.
-struct RecordingTrace final : xnet::Trace {
-  std::string all;
-  bool enabled(xnet::TraceArea) const override { return true; }
-  void wire(xnet::TraceArea, xnet::TraceDir, std::string_view d) override {
-    all += d;
-    all += '\n';
-  }
-  void progress(int, std::string_view) override {}
-  void warning(std::string_view) override {}
-};
-
-const std::string kHeader =
-    "<?xml version='1.0'?><stream:stream to='localhost' version='1.0' xmlns='jabber:client' "
-    "xmlns:stream='http://etherx.jabber.org/streams'>";
 
 struct World {
   NullEventLog log;

@@ -14,9 +14,13 @@
 #include "server/fast_tokens.hpp"
 #include "server/hub.hpp"
 #include "server/sasl2.hpp"
+#include "support/fake_transport.hpp"
 #include "xmpp/sasl.hpp"
 
 using namespace xnet::server;
+using xnet::test::FakeTransport;
+using xnet::test::kHeader;
+using xnet::test::RecordingTrace;
 using Catch::Contains;
 
 namespace {
@@ -205,34 +209,6 @@ TEST_CASE("FAST store on disk: mode 0600, no token in it, useless without the se
 
 namespace {
 
-struct FakeTransport : Transport {
-  std::string out, exporter;
-  bool closed = false;
-  std::vector<std::function<void()>> timers;
-  void write(std::string d) override { out += d; }
-  void start_tls() override {}
-  void close() override { closed = true; }
-  void after(std::chrono::milliseconds, std::function<void()> fn) override { timers.push_back(std::move(fn)); }
-  std::size_t pending_bytes() const override { return 0; }
-  std::string tls_exporter() override { return exporter; }
-  std::string take() { return std::exchange(out, {}); }
-  void fire_timers() {
-    auto t = std::exchange(timers, {});
-    for (auto& f : t) f();
-  }
-};
-
-struct RecordingTrace final : xnet::Trace {
-  std::string all;
-  bool enabled(xnet::TraceArea) const override { return true; }
-  void wire(xnet::TraceArea, xnet::TraceDir, std::string_view d) override { all.append(d).append("\n"); }
-  void progress(int, std::string_view) override {}
-  void warning(std::string_view) override {}
-};
-
-const std::string kHeader =
-    "<?xml version='1.0'?><stream:stream to='localhost' version='1.0' xmlns='jabber:client' "
-    "xmlns:stream='http://etherx.jabber.org/streams'>";
 const std::string kAgent = "<user-agent id='ua-fast-test'><software>xnet</software></user-agent>";
 const std::string kBind = "<bind xmlns='urn:xmpp:bind:0'><tag>xnet</tag></bind>";
 

@@ -8,22 +8,13 @@
 
 #include "server/fast_tokens.hpp"
 #include "server/hub.hpp"
+#include "support/fake_transport.hpp"
 #include "xmpp/negotiation.hpp"
 
 using namespace xnet::server;
+using Pipe = xnet::test::FakeTransport;
 
 namespace {
-
-struct Pipe : Transport {
-  std::string out, exporter;
-  std::vector<std::function<void()>> timers;
-  void write(std::string d) override { out += d; }
-  void start_tls() override {}
-  void close() override {}
-  void after(std::chrono::milliseconds, std::function<void()> fn) override { timers.push_back(std::move(fn)); }
-  std::size_t pending_bytes() const override { return 0; }
-  std::string tls_exporter() override { return exporter; }
-};
 
 struct Outcome {
   std::string jid, mechanism, error;

@@ -8,37 +8,14 @@
 #include "server/crypto.hpp"
 #include "server/hub.hpp"
 #include "server/stanza.hpp"
+#include "support/fake_transport.hpp"
 
 using namespace xnet::server;
+using xnet::test::FakeTransport;
+using xnet::test::kHeader;
 using Catch::Contains;
 
 namespace {
-
-struct FakeTransport : Transport {
-  std::string out;
-  bool tls_started = false, closed = false;
-  std::vector<std::function<void()>> timers;
-  void write(std::string d) override { out += d; }
-  void start_tls() override { tls_started = true; }
-  void close() override { closed = true; }
-  void after(std::chrono::milliseconds, std::function<void()> fn) override { timers.push_back(std::move(fn)); }
-  std::size_t pending_bytes() const override { return pending; }
-  std::size_t pending = 0;
-  std::string take() {
-    std::string s;
-    s.swap(out);
-    return s;
-  }
-  void fire_timers() {
-    auto t = std::move(timers);
-    timers.clear();
-    for (auto& f : t) f();
-  }
-};
-
-const std::string kHeader =
-    "<?xml version='1.0'?><stream:stream to='localhost' version='1.0' xmlns='jabber:client' "
-    "xmlns:stream='http://etherx.jabber.org/streams'>";
 
 struct World {
   NullEventLog log;
