@@ -87,6 +87,15 @@ struct Client {
   }
 };
 
+// A first login stores a FAST token; then the stored token is replaced by `token` (a wrong one).
+fs::path plant_token(Client& c, ServeFixture& s, const std::string& token) {
+  REQUIRE(c.whoami(s.direct_tls_server()).exit_code == 0);
+  auto files = token_files(c.state.path());
+  REQUIRE(files.size() == 1);
+  set_token(files[0], token);
+  return files[0];
+}
+
 bool contains(const std::string& hay, const std::string& needle) { return hay.find(needle) != std::string::npos; }
 
 #define SKIP_WITHOUT_SERVE_FAST()                                                                    \
@@ -161,10 +170,7 @@ TEST_CASE("a wrong FAST token falls back to the password silently and is replace
   SKIP_WITHOUT_SERVE_FAST();
   auto& s = serve();
   Client c;
-  REQUIRE(c.whoami(s.direct_tls_server()).exit_code == 0);
-  auto files = token_files(c.state.path());
-  REQUIRE(files.size() == 1);
-  set_token(files[0], "d3Jvbmctd3Jvbmctd3Jvbmctd3Jvbmc");
+  plant_token(c, s, "d3Jvbmctd3Jvbmctd3Jvbmctd3Jvbmc");
   fs::remove(c.marker());
   // Without -v and --debug nothing about it is printed.
   auto quiet = c.run({"--json", "whoami", "--jid", "alice@localhost", "--server", s.direct_tls_server(), "--direct-tls",
@@ -174,7 +180,7 @@ TEST_CASE("a wrong FAST token falls back to the password silently and is replace
   CHECK(quiet.json()["external_ip"] == "127.0.0.1");
   CHECK(quiet.err.empty());
   CHECK(fs::exists(c.marker()));  // the password was needed, so it was read
-  files = token_files(c.state.path());
+  auto files = token_files(c.state.path());
   REQUIRE(files.size() == 1);
   CHECK(token_line(files[0], 4) != "d3Jvbmctd3Jvbmctd3Jvbmctd3Jvbmc");
   // ... and the new token works.
@@ -190,10 +196,7 @@ TEST_CASE("a wrong token and a wrong password is an auth failure that leaks neit
   SKIP_WITHOUT_SERVE_FAST();
   auto& s = serve();
   Client c;
-  REQUIRE(c.whoami(s.direct_tls_server()).exit_code == 0);
-  auto files = token_files(c.state.path());
-  REQUIRE(files.size() == 1);
-  set_token(files[0], "c2Vjb25kLXdyb25nLXRva2Vu");
+  plant_token(c, s, "c2Vjb25kLXdyb25nLXRva2Vu");
   auto r = c.run({"--json", "--debug=xml", "whoami", "--jid", "alice@localhost", "--server", s.direct_tls_server(),
                   "--direct-tls", "--ca-file", s.cert(), "--timeout", "10", "--password-command",
                   "echo not-the-password"});
